@@ -1,0 +1,187 @@
+"""Outputs of one run, in tiers: per-applicant and per-slot records, daily series, KPIs.
+
+Every KPI is derived from the records, so a number in the summary can always be
+traced back to the entities behind it. The measurement window leaves out the
+warm-up: slots count if their appointment day is in [warmup, days); applicants
+if they arrived in [warmup, days - release_days_ahead) (later arrivals could
+not have been served within the run).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .engine import (ATTENDED_DIRECT, ATTENDED_RESELLER, OUTCOMES, PENDING, SERVED_DIRECT,
+                     SERVED_RESELLER, TAKEN_BY_BOT, TAKEN_BY_RESELLER_DRAW, WAITING, ABANDONED,
+                     Model)
+from .scenario import SEGMENTS
+
+# The metrics contract: the keys CI, the app and the regression suite rely on.
+CONTRACT = (
+    "applicants_arrived", "applicants_served", "abandon_rate", "slots_released",
+    "slots_attended_direct", "slots_attended_via_reseller", "slots_wasted", "share_captured_by_bots",
+    "share_via_reseller", "wait_days_mean", "wait_days_p50", "wait_days_p90", "reseller_revenue_eur",
+    "reseller_price_mean_eur", "reseller_profit_eur", "rent_paid_above_fee_eur",
+    "bot_requests_per_day_mean", "human_checks_per_appointment", "events_processed",
+)
+WASTE = tuple(o for o in OUTCOMES if o.startswith("wasted_"))
+
+
+@dataclass
+class RunResult:
+    """What one replication returns: KPIs plus the tidy records behind them."""
+    metrics: dict
+    applicants: pd.DataFrame
+    slots: pd.DataFrame
+    daily: pd.DataFrame
+    reviews: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def applicant_frame(m: Model) -> pd.DataFrame:
+    p = m.pop
+    habits = list(m.sc.humans.habits)
+    slot = m.appt_slot
+    has = slot >= 0
+    appt_day = np.where(has, np.asarray(m.s_day, dtype=float)[np.where(has, slot, 0)] if len(m.s_day)
+                        else np.nan, np.nan)
+    status = np.array(["waiting", "served_direct", "served_via_reseller", "abandoned"])[m.st_np]
+    return pd.DataFrame({
+        "arrival_day": p.arrival,
+        "segment": pd.Categorical.from_codes(p.segment, SEGMENTS),
+        "habit": pd.Categorical.from_codes(p.habit, habits),
+        "checks_per_day": p.check_rate,
+        "latest_day": p.latest_day,
+        "status": status,
+        "appointment_day": appt_day,
+        # appointments are at midday of their day
+        "wait_days": appt_day + 0.5 - p.arrival,
+        "served_at_day": m.served_t,
+        "reseller": m.reseller_of,
+        "price_paid_eur": m.price_paid,
+        "site_checks": p.check_rate * m.search_days,
+        "attempts": m.attempts,
+        "failed_attempts": m.failed,
+        "defence_minutes": m.defence_days * 1440.0,
+    })
+
+
+def slot_frame(m: Model) -> pd.DataFrame:
+    names = np.array(["nobody", "human", "bot", "draw", "reseller_draw"])
+    return pd.DataFrame({
+        "day": np.asarray(m.s_day, dtype=np.int64),
+        "pool": np.array(["first_come", "draw"])[np.asarray(m.s_pool, dtype=np.int64)]
+        if m.s_pool else np.array([], dtype=str),
+        "released_at_day": np.asarray(m.s_release_t, dtype=float),
+        "first_taken_by": names[np.asarray(m.s_taken_by, dtype=np.int64)] if m.s_taken_by
+        else np.array([], dtype=str),
+        "booked_at_day": np.asarray(m.s_booked_t, dtype=float),
+        "holder": np.asarray(m.s_holder, dtype=np.int64),
+        "reseller": np.asarray(m.s_reseller, dtype=np.int64),
+        "prepaid": np.asarray(m.s_prepaid, dtype=bool),
+        "offers": np.asarray(m.s_offers, dtype=np.int64),
+        "outcome": np.array(OUTCOMES)[np.asarray(m.s_outcome, dtype=np.int64)] if m.s_outcome
+        else np.array([], dtype=str),
+    })
+
+
+def _q(x: np.ndarray, q: float) -> float:
+    return float(np.quantile(x, q)) if len(x) else math.nan
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a) / float(b) if b else math.nan
+
+
+def compute_metrics(m: Model, apps: pd.DataFrame, slots: pd.DataFrame, daily: pd.DataFrame) -> dict:
+    sc = m.sc
+    w0, end = sc.run.warmup_days, sc.run.days
+    fee = sc.centre.service_fee_eur
+
+    win = slots[(slots.day >= w0) & (slots.day < end)]
+    assert (win.outcome != OUTCOMES[PENDING]).all(), "a slot of the window has no outcome"
+    counts = win.outcome.value_counts()
+    n = {o: int(counts.get(o, 0)) for o in OUTCOMES}
+    released = len(win)
+    direct, via = n["attended_direct"], n["attended_via_reseller"]
+    wasted = sum(n[o] for o in WASTE)
+
+    a = apps[(apps.arrival_day >= w0) & (apps.arrival_day < end - sc.centre.release_days_ahead)]
+    served = a.status.isin(["served_direct", "served_via_reseller"])
+    resolved = served | (a.status == "abandoned")
+    waits = a.wait_days[served].to_numpy()
+    sales = apps[(apps.reseller >= 0) & (apps.served_at_day >= w0)]
+    revenue = float(sales.price_paid_eur.sum())
+    fee_in_price = fee if m.policy.friction.prepaid else 0.0
+    dwin = daily[(daily.day >= w0) & (daily.day < end)]
+    cost = sum(r.cost for r in m.resellers)
+    # Costs over the whole run scaled to the window: costs are spread evenly enough for a summary.
+    cost_window = cost * (end - w0) / end
+    out = {
+        "applicants_arrived": int(len(a)),
+        "applicants_served": int(served.sum()),
+        "applicants_abandoned": int((a.status == "abandoned").sum()),
+        "applicants_unresolved": int((a.status == "waiting").sum()),
+        "abandon_rate": _ratio((a.status == "abandoned").sum(), resolved.sum()),
+        "slots_released": released,
+        "slots_attended_direct": direct,
+        "slots_attended_via_reseller": via,
+        "slots_wasted": wasted,
+        **{f"slots_{o}": n[o] for o in WASTE},
+        "share_captured_by_bots": _ratio(win.first_taken_by.isin(["bot", "reseller_draw"]).sum(), released),
+        "share_via_reseller": _ratio(via, direct + via),
+        "wait_days_mean": float(waits.mean()) if len(waits) else math.nan,
+        "wait_days_p50": _q(waits, 0.5),
+        "wait_days_p90": _q(waits, 0.9),
+        "reseller_revenue_eur": revenue,
+        "reseller_price_mean_eur": float(sales.price_paid_eur.mean()) if len(sales) else math.nan,
+        "reseller_profit_eur": revenue - cost_window,
+        "rent_paid_above_fee_eur": float((sales.price_paid_eur - fee_in_price).clip(lower=0).sum()),
+        "bot_requests_per_day_mean": float(dwin.bot_requests.mean()) if len(dwin) else 0.0,
+        "human_checks_per_appointment": _ratio(a.site_checks.sum(), served.sum()),
+        "human_defence_minutes_per_appointment": _ratio(a.defence_minutes.sum(), served.sum()),
+        "human_failed_attempts_per_appointment": _ratio(a.failed_attempts.sum(), served.sum()),
+        "reassignments": int(daily.reassignments.sum()) if len(daily) else 0,
+        "bots_end": float(sum(r.bots for r in m.resellers)),
+        "events_processed": int(m.env.events_processed),
+    }
+    for seg in SEGMENTS:
+        ws = a.wait_days[served & (a.segment == seg)].to_numpy()
+        out[f"wait_days_mean_{seg}"] = float(ws.mean()) if len(ws) else math.nan
+    out.update(timeline_metrics(m, daily, apps, slots))
+    return out
+
+
+def timeline_metrics(m: Model, daily: pd.DataFrame, apps: pd.DataFrame, slots: pd.DataFrame) -> dict:
+    """Before/after figures for a run whose policy switches (the Rabat story)."""
+    if not m.sc.timeline:
+        return {}
+    sw = m.sc.timeline[0].day
+    req = daily.set_index("day").bot_requests
+    before = req.loc[sw - 28: sw - 1].mean()
+    out = {"switch_day": sw}
+    for w in range(1, 5):
+        after = req.loc[sw + 7 * (w - 1): sw + 7 * w - 1].mean()
+        out[f"bot_activity_ratio_week{w}"] = _ratio(after, before) if before else math.nan
+    after = slots[(slots.day >= sw) & (slots.day < m.sc.run.days)]
+    before_s = slots[(slots.day >= max(sw - 28, m.sc.run.warmup_days)) & (slots.day < sw)]
+    out["appointments_genuine_after_switch"] = int((after.outcome == "attended_direct").sum())
+    out["share_via_reseller_before"] = _share_via(before_s)
+    out["share_via_reseller_after"] = _share_via(after)
+    return out
+
+
+def _share_via(s: pd.DataFrame) -> float:
+    d = (s.outcome == "attended_direct").sum()
+    v = (s.outcome == "attended_via_reseller").sum()
+    return _ratio(v, d + v)
+
+
+def collect(m: Model) -> RunResult:
+    apps = applicant_frame(m)
+    slots = slot_frame(m)
+    daily = pd.DataFrame(m.daily)
+    return RunResult(compute_metrics(m, apps, slots, daily), apps, slots, daily, pd.DataFrame(m.reviews))
