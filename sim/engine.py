@@ -461,10 +461,13 @@ class Model:
         k = 0
         while k < len(orders):
             i = orders[k]
-            if self.st[i] != WAITING or self.ordered_from[i] != r.index:
+            if self.st[i] != WAITING or self.ordered_from[i] != r.index or self.latest[i] < day:
+                # Served, gone, or too late for any slot left: the client is free to look elsewhere.
                 orders.pop(k)
+                if self.ordered_from[i] == r.index:
+                    self.ordered_from[i] = -1
                 continue
-            if self.latest[i] >= day and self._pool_of(i) == FCFS:
+            if self._pool_of(i) == FCFS:
                 orders.pop(k)
                 return i
             k += 1
@@ -571,14 +574,18 @@ class Model:
         else:
             # Size the fleet to what it books (utilisation of its booking capacity) and, when
             # speculating, to what it sells; never move by more than growth_rate at once.
-            capacity = r.period_quota or 1.0
-            utilisation = r.period_booked / capacity
+            # Without first-come releases bots have no booking to do: only fake registrations
+            # in a draw (speculative) keep them busy.
+            capacity = r.period_quota
             if r.mode == "speculative":
                 sell_through = r.period_sold / r.period_booked if r.period_booked else 0.0
+                utilisation = r.period_booked / capacity if capacity else TARGET_UTILISATION
                 factor = min(utilisation / TARGET_UTILISATION, sell_through / p.target_sell_through)
-            else:
+            elif capacity:
                 waiting = sum(1 for i in r.orders if self.st[i] == WAITING)
                 factor = (r.period_booked + waiting) / (capacity * TARGET_UTILISATION)
+            else:
+                factor = 0.0
             if profit < 0:
                 factor = min(factor, 1.0 - p.growth_rate)
             r.bots *= min(max(factor, 1.0 - p.growth_rate), 1.0 + p.growth_rate)
@@ -622,7 +629,8 @@ class Model:
                 slots.append(s)
         if not slots:
             return
-        tickets = [(i, -1) for i in self.registry.items]
+        genuine = self.registry.items
+        extra: list[tuple[int, int]] = []  # reseller tickets: fakes (-1, r) and client duplicates (i, r)
         fr = self.policy.friction
         det = max(self.policy.policy.defences.identity_binding.detection_prob if fr.identity_bound else 0.0,
                   self.policy.scheme.duplicate_detection_prob)
@@ -631,19 +639,20 @@ class Model:
                 continue
             if r.mode == "speculative":
                 n_fake = self.rng_d.binomial(int(r.bots * r.p.fake_registrations_per_bot), 1.0 - det)
-                tickets.extend([(-1, r.index)] * int(n_fake))
+                extra.extend([(-1, r.index)] * int(n_fake))
             else:
                 for i in r.orders:
                     if self.st[i] == WAITING and self._pool_of(i) == DRAW:
                         k = self.rng_d.poisson(r.p.duplicates_per_client * (1.0 - det))
-                        tickets.extend([(i, r.index)] * int(k))
-        if not tickets:
+                        extra.extend([(i, r.index)] * int(k))
+        n_genuine, n_tickets = len(genuine), len(genuine) + len(extra)
+        if not n_tickets:
             for s in slots:
                 heapq.heappush(self.draw_free, (self.s_day[s], s))
             return
-        m = min(len(tickets), int(len(slots) * (1.0 + self.policy.scheme.waiting_list_factor)) + 1)
-        order = self.rng_d.choice(len(tickets), size=m, replace=False)
-        drawn = [tickets[k] for k in order.tolist()]
+        m = min(n_tickets, int(len(slots) * (1.0 + self.policy.scheme.waiting_list_factor)) + 1)
+        order = self.rng_d.choice(n_tickets, size=m, replace=False)
+        drawn = [(genuine[k], -1) if k < n_genuine else extra[k - n_genuine] for k in order.tolist()]
         slots.sort(key=lambda s: self.s_day[s])
         k = 0
         winners = set()

@@ -386,10 +386,36 @@ def read_yaml(path: str | Path) -> Any:
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Read a YAML scenario, apply `dotted.path=value` overrides, validate."""
-    data = read_yaml(path) or {}
+    """Read a YAML scenario (following `extends:`), apply `dotted.path=value` overrides, validate."""
+    data = resolve_extends(path)
     data = apply_overrides(data, overrides, source=str(path))
     return parse_scenario(data, str(path))
+
+
+def resolve_extends(path: str | Path, _seen: tuple[Path, ...] = ()) -> Any:
+    """`extends: other.yaml` (relative to this file) starts from that scenario and changes only
+    what this file says: scheme files share the baseline's demand without copying it."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict) or "extends" not in data:
+        return data if data is not None else {}
+    parent = data.pop("extends")
+    if not isinstance(parent, str):
+        raise ScenarioError(["extends: must be the path of another scenario file"], str(path))
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in _seen:
+        raise ScenarioError([f"extends: {parent} extends itself in a cycle"], str(path))
+    return deep_merge(resolve_extends(parent_path, _seen + (parent_path,)), data)
+
+
+def deep_merge(base: Any, over: Any) -> Any:
+    """Mappings merge key by key; anything else (values, lists) is replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = deep_merge(base.get(k), v) if k in base else v
+        return out
+    return over
 
 
 def apply_overrides(data: Any, overrides, source: str = "") -> Any:

@@ -1,0 +1,176 @@
+"""Compare schemes on the same demand: common random numbers, side-by-side table.
+
+Every variant of replication k runs with the same (seed, k), so it replays the
+same applicants; the differences in the table come from the policies alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .metrics import CONTRACT
+from .parallel import execute
+from .presets import PRESETS, apply_preset
+from .scenario import Scenario, ScenarioError, load_scenario
+
+# Extra keys worth a policy maker's eye, shown after the contract when present.
+EXTRA = ("applicants_abandoned", "slots_wasted_unsold", "slots_wasted_no_show", "slots_wasted_unpaid",
+         "reassignments", "human_defence_minutes_per_appointment", "bots_end")
+
+
+@dataclass(frozen=True)
+class RunTask:
+    variant: str
+    scenario: Scenario
+    seed: int
+    replication: int
+
+
+def run_task(task: RunTask) -> dict:
+    """One (variant, replication): module-level so process pools and Dask can pickle it."""
+    import sim
+
+    res = sim.run(task.scenario, seed=task.seed, replication=task.replication)
+    return {"variant": task.variant, "replication": task.replication, **res.metrics}
+
+
+def compare(variants: dict[str, Scenario], seed: int, replications: int = 1, jobs: int | None = None,
+            progress: bool | None = None) -> pd.DataFrame:
+    """Per-replication metrics of every variant, one row per (variant, replication)."""
+    tasks = [RunTask(name, sc, seed, k) for k in range(replications) for name, sc in variants.items()]
+    rows = execute(run_task, tasks, jobs=jobs, progress=progress, desc="compare")
+    order = {name: i for i, name in enumerate(variants)}
+    df = pd.DataFrame(rows)
+    return df.sort_values(["variant", "replication"], key=lambda c: c.map(order) if c.name == "variant"
+                          else c).reset_index(drop=True)
+
+
+def summarise(runs: pd.DataFrame, metrics=None) -> pd.DataFrame:
+    """Mean per variant and metric, with a 95% half-width when there are replications."""
+    metrics = [m for m in (metrics or CONTRACT + EXTRA) if m in runs.columns]
+    variants = list(dict.fromkeys(runs.variant))
+    out = {}
+    for v in variants:
+        g = runs[runs.variant == v][metrics].astype(float)
+        out[(v, "mean")] = g.mean()
+        n = g.notna().sum()
+        t = stats.t.ppf(0.975, np.maximum(n - 1, 1))
+        out[(v, "ci95")] = (g.std(ddof=1) * t / np.sqrt(n)).where(n > 1)
+    return pd.DataFrame(out)
+
+
+def table(runs: pd.DataFrame, metrics=None) -> str:
+    """Side-by-side text table: each variant's mean, and its difference to the first column."""
+    summary = summarise(runs, metrics)
+    variants = list(dict.fromkeys(runs.variant))
+    first = variants[0]
+    reps = int(runs.replication.nunique())
+    header = ["metric"] + variants
+    rows = []
+    for metric in summary.index:
+        ref = summary.loc[metric, (first, "mean")]
+        cells = [metric]
+        for v in variants:
+            mean = summary.loc[metric, (v, "mean")]
+            cell = _fmt(mean)
+            if reps > 1 and not math.isnan(summary.loc[metric, (v, "ci95")]):
+                cell += f" ±{_fmt(summary.loc[metric, (v, 'ci95')])}"
+            if v != first and not (math.isnan(mean) or math.isnan(ref)):
+                cell += f" ({_signed(mean - ref)})"
+            cells.append(cell)
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    note = (f"{reps} replication(s) per scheme on the same demand (common random numbers); "
+            f"(±) 95% CI half-width, (+/-) difference to {first}")
+    return "\n".join([note, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3f}"
+
+
+def _signed(x: float) -> str:
+    return ("+" if x >= 0 else "-") + _fmt(abs(x))
+
+
+def build_variants(files: list[str], base: str | None, presets: list[str], overrides: list[str]) -> dict:
+    """Variants from scenario files, or from presets applied to one base file."""
+    variants: dict[str, Scenario] = {}
+    for f in files:
+        sc = load_scenario(f, overrides)
+        variants[_unique(variants, sc.name)] = sc
+    if presets:
+        if not base:
+            raise ScenarioError(["--presets: needs --base FILE, the scenario the presets apply to"])
+        unknown = [p for p in presets if p not in PRESETS]
+        if unknown:
+            raise ScenarioError([f"--presets: unknown preset {p!r}; choose from {', '.join(PRESETS)}"
+                                 for p in unknown])
+        b = load_scenario(base, overrides)
+        for p in presets:
+            variants[_unique(variants, p)] = apply_preset(b, p)
+    if not variants:
+        raise ScenarioError(["compare: give scenario files, or --base FILE with --presets (or --all-presets)"])
+    return variants
+
+
+def _unique(existing: dict, name: str) -> str:
+    k, out = 2, name
+    while out in existing:
+        out, k = f"{name}#{k}", k + 1
+    return out
+
+
+def cmd_compare(args) -> int:
+    import json
+
+    from .cli import BadInput, EXIT_OK
+    from .fileio import check_writable, write_csv
+    from pathlib import Path
+
+    if args.replications < 1:
+        raise BadInput("--replications: must be at least 1")
+    presets = list(PRESETS) if args.all_presets else [p for s in args.presets for p in s.split(",") if p]
+    variants = build_variants(args.files, args.base, presets, args.overrides)
+    if args.out and (msg := check_writable(Path(args.out).parent)):
+        raise BadInput(msg)
+    seed = args.seed if args.seed is not None else next(iter(variants.values())).run.seed
+    runs = compare(variants, seed, args.replications, args.jobs)
+    if args.out:
+        write_csv(args.out, runs)
+    if args.json:
+        summary = summarise(runs)
+        print(json.dumps({v: {m: (None if math.isnan(x) else x) for m, x in summary[(v, "mean")].items()}
+                          for v in variants}))
+    else:
+        print(table(runs))
+    return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="run several schemes on the same demand and print them side by side")
+    p.add_argument("files", nargs="*", help="scenario files to compare (each is a column)")
+    p.add_argument("--base", help="base scenario for --presets")
+    p.add_argument("--presets", action="append", default=[], metavar="A,B,...",
+                   help=f"scheme presets applied to --base: {', '.join(PRESETS)}")
+    p.add_argument("--all-presets", action="store_true", help="every preset, on --base")
+    p.add_argument("--seed", type=int, default=None, help="master seed (default: the first scenario's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a field in every scenario compared")
+    p.add_argument("--replications", type=int, default=1, help="replications per scheme (default 1)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print the means as one JSON object")
+    p.add_argument("--out", metavar="FILE.csv", help="write per-replication metrics to this CSV file")
+    p.set_defaults(func=cmd_compare)

@@ -1,0 +1,640 @@
+"""Regression suite: rerun short scenarios and compare their metrics with committed baselines.
+
+`slotsim regress` runs every entry of a suite file (scenarios/regression.yaml) for
+its replications, in parallel, and compares each metric of the contract with the
+baseline under results/baselines/<name>/ (metrics.csv: one row per replication,
+full-precision floats; manifest.json: versions, seed, overrides, scenario digest).
+
+Two comparisons per metric (docs/regression.md):
+- exact: identical per-replication numbers -> "same" (the usual outcome of a
+  refactoring: same seeds, same streams, same numbers);
+- statistical: otherwise the mean may move by at most
+      tol = max(t(1 - alpha/2, Welch df) * SE, rel_floor * |baseline mean|, abs_floor),
+  SE = sqrt(s_b^2/n_b + s_n^2/n_n): the two-sided Welch t-test at level alpha
+  plus floors so that near-constant metrics do not fail on rounding noise.
+Informational metrics (events_processed: it changes with optimisations) are
+reported, never failing. Exit 0 when every metric holds, 1 when one fails, 2 on
+bad input (suite file, --only name, missing or corrupt baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .fileio import check_writable, write_json, write_text
+from .metrics import CONTRACT
+from .parallel import default_jobs, execute
+from .scenario import Scenario, ScenarioError, Strict, format_errors, load_scenario, read_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SUITE = REPO / "scenarios" / "regression.yaml"
+DEFAULT_BASELINES = REPO / "results" / "baselines"
+METRICS_FILE, MANIFEST_FILE = "metrics.csv", "manifest.json"
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
+
+
+# --------------------------------------------------------------------------- suite file
+
+
+class MetricTolerance(Strict):
+    alpha: float | None = Field(None, gt=0.0, lt=1.0, description="level of the Welch t-test")
+    rel_floor: float | None = Field(None, ge=0.0, description="smallest tolerance, relative to the baseline mean")
+    abs_floor: float | None = Field(None, ge=0.0, description="smallest tolerance, in the metric's unit")
+
+
+class Tolerance(Strict):
+    alpha: float = Field(0.001, gt=0.0, lt=1.0, description="a mean fails when Welch's two-sided p < alpha")
+    rel_floor: float = Field(0.01, ge=0.0, description="never fail on a move below this share of the baseline mean")
+    abs_floor: float = Field(1e-9, ge=0.0, description="never fail on a move below this, in the metric's unit")
+    informational: tuple[str, ...] = Field(
+        ("events_processed",), description="metrics reported but never failing")
+    metrics: dict[str, MetricTolerance] = Field(default_factory=dict, description="per-metric settings")
+
+
+class Entry(Strict):
+    name: Name = Field(description="entry name; also its folder under the baselines directory")
+    scenario: str = Field(min_length=1, description="scenario YAML file, relative to the suite's root")
+    overrides: tuple[str, ...] = Field((), description="dotted.path=value, applied after the suite's overrides")
+    seed: int | None = Field(None, ge=0, description="master seed (default: the suite's seed)")
+    replications: int | None = Field(None, ge=2, le=200, description="replications (default: the suite's)")
+    extra_metrics: tuple[str, ...] = Field((), description="metrics compared besides the contract")
+
+
+class Suite(Strict):
+    description: str = ""
+    root: str = Field("..", description="folder scenario paths are relative to, itself relative to the "
+                      "suite file's folder (default: the suite lives in scenarios/ of the repository)")
+    seed: int = Field(1, ge=0, description="default seed of the entries")
+    replications: int = Field(5, ge=2, le=200, description="default replications of the entries")
+    overrides: tuple[str, ...] = Field((), description="dotted.path=value applied to every entry first")
+    tolerance: Tolerance = Tolerance()
+    entries: tuple[Entry, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [e.name for e in self.entries]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"entries: names must be distinct, repeated: {', '.join(dup)}")
+        known = set(CONTRACT).union(*(e.extra_metrics for e in self.entries))
+        unknown = sorted((set(self.tolerance.metrics) | set(self.tolerance.informational)) - known)
+        if unknown:
+            raise ValueError(f"tolerance names metrics that are not compared: {', '.join(unknown)}")
+        return self
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    data = read_yaml(path)  # ScenarioError naming the file when missing or malformed
+    if not isinstance(data, dict):
+        raise ScenarioError([f"(top level): must be a mapping with 'entries', got {type(data).__name__}"],
+                            show(path))
+    try:
+        return Suite.model_validate(_tuples(data))
+    except ValidationError as e:
+        raise ScenarioError(format_errors(e), show(path)) from None
+
+
+def _tuples(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _tuples(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return tuple(_tuples(v) for v in x)
+    return x
+
+
+def show(path: str | Path) -> str:
+    """A path as a person wants to read it: relative to the working folder when inside it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A suite entry with its scenario loaded and its defaults filled in."""
+    entry: Entry
+    scenario: Scenario
+    seed: int
+    replications: int
+    overrides: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+def resolve(suite: Suite, suite_path: Path, only: list[str], extra_overrides: list[str]) -> list[Resolved]:
+    """Load every selected entry's scenario; all errors at once, each naming its entry."""
+    names = [e.name for e in suite.entries]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise ScenarioError([f"--only {n}: no such entry (known: {', '.join(names)})" for n in unknown],
+                            show(suite_path))
+    root = (suite_path.parent / suite.root).resolve()
+    out, errors = [], []
+    for e in suite.entries:
+        if only and e.name not in only:
+            continue
+        overrides = tuple(suite.overrides) + tuple(e.overrides) + tuple(extra_overrides)
+        try:
+            sc = load_scenario(root / e.scenario, overrides)
+        except ScenarioError as err:
+            errors += [f"entry {e.name}: {e.scenario}: {m}" for m in err.messages]
+            continue
+        out.append(Resolved(e, sc, suite.seed if e.seed is None else e.seed,
+                            e.replications or suite.replications, overrides,
+                            tuple(CONTRACT) + tuple(m for m in e.extra_metrics if m not in CONTRACT)))
+    if errors:
+        raise ScenarioError(errors, show(suite_path))
+    return out
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class Task:
+    entry: str
+    scenario: Scenario
+    seed: int
+    replication: int
+    metrics: tuple[str, ...]
+
+
+def run_task(task: Task) -> dict:
+    """One (entry, replication): module-level so that process pools and Dask can pickle it."""
+    import sim
+
+    m = sim.run(task.scenario, seed=task.seed, replication=task.replication).metrics
+    return {k: _plain(m[k]) if k in m else None for k in task.metrics}
+
+
+def _plain(v: Any) -> int | float:
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return float(v)
+
+
+def run_entries(entries: list[Resolved], jobs: int | None, progress: bool | None = None) -> dict[str, list[dict]]:
+    tasks = [Task(r.name, r.scenario, r.seed, k, r.metrics) for r in entries for k in range(r.replications)]
+    rows = execute(run_task, tasks, jobs=jobs, progress=progress, desc="regress")
+    out: dict[str, list[dict]] = {r.name: [] for r in entries}
+    for t, row in zip(tasks, rows):
+        out[t.entry].append(row)
+    missing = [f"entry {r.name}: metric {k!r} is not produced by the run (extra_metrics)"
+               for r in entries for k in r.metrics if out[r.name] and out[r.name][0][k] is None]
+    if missing:
+        raise BadInputError(missing)
+    return out
+
+
+class BadInputError(Exception):
+    def __init__(self, messages: list[str]):
+        self.messages = messages
+        super().__init__("\n".join(messages))
+
+
+# --------------------------------------------------------------------------- baseline files
+
+
+def format_number(v: int | float) -> str:
+    """Full precision, round-trips exactly: ints as ints, floats by repr ('nan' when undefined)."""
+    return str(v) if isinstance(v, int) else repr(float(v))
+
+
+def metrics_csv(rows: list[dict], metrics: tuple[str, ...]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(("replication",) + metrics)
+    for k, row in enumerate(rows):
+        w.writerow([k] + [format_number(row[m]) for m in metrics])
+    return buf.getvalue()
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    scenario_file: str
+    scenario_name: str
+    scenario_digest: str
+    overrides: list[str]
+    seed: int
+    replications: int = Field(ge=1)
+    metrics: list[str]
+    metrics_file: str = METRICS_FILE
+    versions: dict[str, str]
+    git_commit: str
+    git_dirty: bool | None
+
+
+@dataclass
+class Baseline:
+    folder: Path
+    manifest: Manifest
+    values: dict[str, np.ndarray]  # metric -> per-replication values
+
+
+def load_baseline(folder: Path, name: str) -> Baseline:
+    """Read and check one baseline; every problem is a message naming the file."""
+    hint = f"(regenerate it with: slotsim regress --update --only {name})"
+    mpath, cpath = folder / MANIFEST_FILE, folder / METRICS_FILE
+    if not folder.is_dir():
+        raise BadInputError([f"{show(folder)}: no baseline for entry {name} {hint}"])
+    try:
+        raw = json.loads(mpath.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInputError([f"{show(mpath)}: baseline manifest missing {hint}"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError([f"{show(mpath)}: cannot read ({e.__class__.__name__}) {hint}"]) from None
+    except json.JSONDecodeError as e:
+        raise BadInputError([f"{show(mpath)}: corrupt baseline manifest: not valid JSON "
+                             f"(line {e.lineno}, column {e.colno}: {e.msg}) {hint}"]) from None
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as e:
+        raise BadInputError([f"{show(mpath)}: corrupt baseline manifest: {m}" for m in format_errors(e)]
+                            + [hint.strip("()")]) from None
+    try:
+        text = cpath.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInputError([f"{show(cpath)}: baseline metrics missing {hint}"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError([f"{show(cpath)}: cannot read ({e.__class__.__name__}) {hint}"]) from None
+    values = _parse_metrics(text, manifest, f"{show(cpath)}: corrupt baseline", hint)
+    return Baseline(folder, manifest, values)
+
+
+def _parse_metrics(text: str, manifest: Manifest, where: str, hint: str) -> dict[str, np.ndarray]:
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise BadInputError([f"{where}: empty file {hint}"])
+    header, body = rows[0], [r for r in rows[1:] if r]
+    expected = ["replication"] + list(manifest.metrics)
+    if header != expected:
+        raise BadInputError([f"{where}: header does not match the manifest's metrics {hint}"])
+    if len(body) != manifest.replications:
+        raise BadInputError([f"{where}: {len(body)} rows, the manifest says {manifest.replications} "
+                             f"replications (truncated?) {hint}"])
+    cols: list[list[float]] = [[] for _ in manifest.metrics]
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise BadInputError([f"{where}: row {i + 2} has {len(r)} fields, the header {len(header)} "
+                                 f"(truncated?) {hint}"])
+        if r[0] != str(i):
+            raise BadInputError([f"{where}: row {i + 2}: replication {r[0]!r}, expected {i} {hint}"])
+        for j, cell in enumerate(r[1:]):
+            try:
+                cols[j].append(float(cell))
+            except ValueError:
+                raise BadInputError([f"{where}: row {i + 2}, {manifest.metrics[j]}: not a number: "
+                                     f"{cell!r} {hint}"]) from None
+    return {m: np.array(c, dtype=float) for m, c in zip(manifest.metrics, cols)}
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import simpy
+
+    from . import __version__
+
+    return {"slotsim": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+            "simpy": simpy.__version__}
+
+
+def git_state(folder: Path) -> tuple[str, bool | None]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=20, check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+    try:
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        dirty = None
+    return commit, dirty
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+@dataclass
+class Row:
+    metric: str
+    base_mean: float
+    now_mean: float
+    diff: float
+    tolerance: float
+    verdict: str  # same | ok | FAIL | info
+    changed: str  # "k/n" replications whose number changed, "" when not comparable one to one
+    note: str = ""
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+def _mean(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if len(x) else math.nan
+
+
+def tolerance_of(base: np.ndarray, now: np.ndarray, alpha: float, rel_floor: float, abs_floor: float,
+                 paired: bool = False) -> float:
+    """max(t_{1-alpha/2, df} * SE, rel_floor * |baseline mean|, abs_floor), NaNs left out.
+
+    paired: replication k of both samples ran with the same (seed, k), so the same
+    demand (common random numbers): SE and df come from the per-replication
+    differences (paired t-test). Otherwise Welch: SE = sqrt(s_b^2/n_b + s_n^2/n_n),
+    Welch-Satterthwaite df.
+    """
+    from scipy import stats
+
+    b, n = base[~np.isnan(base)], now[~np.isnan(now)]
+    floor = max(rel_floor * abs(float(b.mean())) if len(b) else 0.0, abs_floor)
+    if paired:
+        d = (now - base)[~(np.isnan(base) | np.isnan(now))]
+        if len(d) < 2:
+            return floor
+        se2 = float(d.var(ddof=1)) / len(d)
+        df = len(d) - 1.0
+    else:
+        parts = [float(x.var(ddof=1)) / len(x) if len(x) >= 2 else 0.0 for x in (b, n)]
+        se2 = sum(parts)
+        if se2 > 0.0:
+            df = se2 * se2 / sum(p * p / (len(x) - 1) for p, x in zip(parts, (b, n)) if len(x) >= 2 and p > 0)
+    if se2 <= 0.0:
+        return floor
+    return max(float(stats.t.ppf(1.0 - alpha / 2.0, df)) * math.sqrt(se2), floor)
+
+
+def compare_metric(metric: str, base: np.ndarray, now: np.ndarray, tol: Tolerance, aligned: bool = False) -> Row:
+    """aligned: the baseline ran with the same seed and replications (replication k pairs with k)."""
+    per = tol.metrics.get(metric, MetricTolerance())
+    alpha = per.alpha if per.alpha is not None else tol.alpha
+    rel = per.rel_floor if per.rel_floor is not None else tol.rel_floor
+    absf = per.abs_floor if per.abs_floor is not None else tol.abs_floor
+    bm, nm = _mean(base), _mean(now)
+    diff = nm - bm
+    paired = aligned and base.shape == now.shape and bool(np.array_equal(np.isnan(base), np.isnan(now)))
+    tolerance = tolerance_of(base, now, alpha, rel, absf, paired)
+    changed = ""
+    if base.shape == now.shape:
+        diffs = ~((base == now) | (np.isnan(base) & np.isnan(now)))
+        changed = f"{int(diffs.sum())}/{len(base)}"
+    if _same(base, now):
+        return Row(metric, bm, nm, 0.0, tolerance, "info" if metric in tol.informational else "same", changed)
+    if metric in tol.informational:
+        return Row(metric, bm, nm, diff, tolerance, "info", changed)
+    nb, nn = int((~np.isnan(base)).sum()), int((~np.isnan(now)).sum())
+    if (nb == 0) != (nn == 0):
+        return Row(metric, bm, nm, diff, tolerance, "FAIL", changed,
+                   f"defined in {nb}/{len(base)} replications before, {nn}/{len(now)} now")
+    if nb == 0:  # undefined on both sides
+        return Row(metric, bm, nm, math.nan, tolerance, "ok", changed)
+    return Row(metric, bm, nm, diff, tolerance, "FAIL" if abs(diff) > tolerance else "ok", changed)
+
+
+def compare_entry(r: Resolved, base: Baseline, rows: list[dict], tol: Tolerance) -> list[Row]:
+    """One row per metric of the entry that the baseline also holds."""
+    aligned = base.manifest.seed == r.seed and base.manifest.replications == r.replications == len(rows)
+    out = []
+    for m in (m for m in r.metrics if m in base.values):
+        now = np.array([math.nan if row[m] is None else float(row[m]) for row in rows], dtype=float)
+        out.append(compare_metric(m, base.values[m], now, tol, aligned))
+    return out
+
+
+def _num(v: float) -> str:
+    if isinstance(v, float) and math.isnan(v):
+        return "n/a"
+    return f"{v:.6g}"
+
+
+def _diff(d: float, base: float) -> str:
+    if math.isnan(d):
+        return "n/a"
+    if d == 0:
+        return "0"
+    rel = f" ({d / abs(base):+.1%})" if base and not math.isnan(base) else ""
+    return f"{d:+.4g}{rel}"
+
+
+def format_table(rows: list[Row]) -> str:
+    head = ("metric", "baseline mean", "now mean", "difference", "tolerance", "verdict")
+    cells = []
+    for r in rows:
+        verdict = r.verdict
+        if r.verdict != "same" and r.changed:
+            verdict += f" ({r.changed} reps changed)"
+        if r.note:
+            verdict += f"; {r.note}"
+        cells.append((r.metric, _num(r.base_mean), _num(r.now_mean), _diff(r.diff, r.base_mean),
+                      f"{r.tolerance:.4g}", verdict))
+    widths = [max(len(str(c[i])) for c in [head] + cells) for i in range(len(head))]
+    lines = []
+    for c in [head] + cells:
+        lines.append("  " + "  ".join(str(x).ljust(w) if i in (0, 5) else str(x).rjust(w)
+                                      for i, (x, w) in enumerate(zip(c, widths))).rstrip())
+    return "\n".join(lines)
+
+
+def context_notes(r: Resolved, m: Manifest) -> list[str]:
+    """What differs between the suite entry now and the baseline's manifest."""
+    notes = []
+    if m.scenario_digest != r.scenario.digest():
+        notes.append(f"the scenario changed since the baseline (digest {m.scenario_digest} -> "
+                     f"{r.scenario.digest()})")
+    if list(r.overrides) != list(m.overrides):
+        notes.append(f"overrides changed: {list(m.overrides)} -> {list(r.overrides)}")
+    if m.seed != r.seed:
+        notes.append(f"seed changed: {m.seed} -> {r.seed}: the numbers cannot be the same")
+    if m.replications != r.replications:
+        notes.append(f"replications changed: {m.replications} -> {r.replications}")
+    return notes
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _manifest_for(r: Resolved, commit: str, dirty: bool | None) -> Manifest:
+    return Manifest(name=r.name, scenario_file=r.entry.scenario, scenario_name=r.scenario.name,
+                    scenario_digest=r.scenario.digest(), overrides=list(r.overrides), seed=r.seed,
+                    replications=r.replications, metrics=list(r.metrics), versions=versions(),
+                    git_commit=commit, git_dirty=dirty)
+
+
+_PROVENANCE = {"versions", "git_commit", "git_dirty"}
+
+
+def cmd_regress(args) -> int:
+    from .cli import BadInput
+
+    t0 = time.perf_counter()
+    suite_path = Path(args.suite)
+    baselines = Path(args.baselines)
+    if args.update and args.overrides:
+        raise BadInput("--set cannot be combined with --update: put overrides in the suite file, "
+                       "so that the baseline records them")
+    if args.jobs is not None and args.jobs < 1:
+        raise BadInput(f"--jobs {args.jobs}: must be at least 1")
+    suite = load_suite(suite_path)
+    entries = resolve(suite, suite_path, args.only, args.overrides)
+    try:
+        if args.update:
+            problem = check_writable(baselines)
+            if problem:
+                raise BadInput(problem)
+            old: dict[str, Baseline | BadInputError | None] = {}
+            for r in entries:
+                if not (baselines / r.name).exists():
+                    old[r.name] = None
+                    continue
+                try:
+                    old[r.name] = load_baseline(baselines / r.name, r.name)
+                except BadInputError as e:
+                    old[r.name] = e  # rewritten below; say why the old one was unusable
+            results = run_entries(entries, args.jobs, args.progress)
+            return _update(suite, suite_path, entries, results, old, baselines, t0, bool(args.only))
+        loaded = {}
+        errors = []
+        for r in entries:
+            try:
+                b = load_baseline(baselines / r.name, r.name)
+            except BadInputError as e:
+                errors += e.messages
+                continue
+            lacking = [m for m in r.metrics if m not in b.manifest.metrics]
+            if lacking:
+                errors.append(f"{show(b.folder / METRICS_FILE)}: baseline lacks metrics "
+                              f"{', '.join(lacking)} (regenerate it with: slotsim regress --update --only {r.name})")
+            loaded[r.name] = b
+        if errors:
+            raise BadInput(*errors)
+        results = run_entries(entries, args.jobs, args.progress)
+    except BadInputError as e:
+        raise BadInput(*e.messages) from None
+    return _report(suite, entries, results, loaded, t0)
+
+
+def _report(suite: Suite, entries: list[Resolved], results: dict, loaded: dict, t0: float) -> int:
+    counts = {"same": 0, "ok": 0, "FAIL": 0, "info": 0}
+    failures = []
+    for r in entries:
+        b = loaded[r.name]
+        rows = compare_entry(r, b, results[r.name], suite.tolerance)
+        bad = [x for x in rows if x.verdict == "FAIL"]
+        for x in rows:
+            counts[x.verdict] += 1
+        status = f"FAIL: {len(bad)} of {len(rows)} metrics moved beyond tolerance" if bad else "ok"
+        print(f"\n{r.name}  ({r.entry.scenario}, seed {r.seed}, {r.replications} replications)  {status}")
+        for note in context_notes(r, b.manifest):
+            print(f"  note: {note}")
+        ignored = [m for m in b.manifest.metrics if m not in r.metrics]
+        if ignored:
+            print(f"  note: in the baseline but not compared: {', '.join(ignored)}")
+        print(format_table(rows))
+        failures += [f"{r.name}: {x.metric} ({_diff(x.diff, x.base_mean)}, tolerance {x.tolerance:.4g})"
+                     for x in bad]
+    wall = time.perf_counter() - t0
+    total = sum(counts.values())
+    print(f"\nregress: {len(entries)} entries, {total} comparisons: {counts['same']} same, {counts['ok']} "
+          f"changed within tolerance, {counts['FAIL']} failed, {counts['info']} informational; {wall:.1f} s")
+    if failures:
+        print("FAILED:\n" + "\n".join(f"  {f}" for f in failures))
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def _update(suite: Suite, suite_path: Path, entries: list[Resolved], results: dict, old: dict,
+            baselines: Path, t0: float, partial: bool) -> int:
+    root = (suite_path.parent / suite.root).resolve()
+    commit, dirty = git_state(root)
+    for r in entries:
+        folder = baselines / r.name
+        manifest = _manifest_for(r, commit, dirty)
+        text = metrics_csv(results[r.name], r.metrics)
+        prev = old.get(r.name)
+        if isinstance(prev, Baseline):
+            prev_text = (folder / METRICS_FILE).read_text(encoding="utf-8")
+            keep = prev.manifest.model_dump(exclude=_PROVENANCE) == manifest.model_dump(exclude=_PROVENANCE)
+            if keep and prev_text == text:
+                print(f"{r.name}: unchanged ({show(folder)} kept)")
+                continue
+            notes = context_notes(r, prev.manifest)
+            moved = [x for x in compare_entry(r, prev, results[r.name], suite.tolerance) if x.verdict != "same"]
+            new_metrics = [m for m in r.metrics if m not in prev.values]
+            status = "updated"
+        else:
+            notes, moved, new_metrics = [], [], []
+            status = "new baseline" if prev is None else \
+                f"rewritten (the old one was unusable: {prev.messages[0]})"
+        write_text(folder / METRICS_FILE, text)
+        write_json(folder / MANIFEST_FILE, manifest.model_dump())
+        print(f"{r.name}: {status} -> {show(folder)}")
+        for n in notes:
+            print(f"  note: {n}")
+        if new_metrics:
+            print(f"  new metrics: {', '.join(new_metrics)}")
+        if moved:
+            print(f"  moved ({len(moved)} metrics):")
+            print(format_table(moved))
+        elif status == "updated" and not new_metrics:
+            print("  no metric moved (manifest only)")
+    if not partial:
+        names = {r.name for r in entries}
+        stale = sorted(p.name for p in baselines.iterdir() if p.is_dir() and p.name not in names) \
+            if baselines.is_dir() else []
+        for s in stale:
+            print(f"note: {show(baselines / s)} belongs to no suite entry: delete it if it is obsolete")
+    print(f"regress --update: {len(entries)} entries in {time.perf_counter() - t0:.1f} s; "
+          "review the diff of the baselines before committing")
+    return EXIT_OK
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "regress", help="rerun the regression suite and compare its metrics with the committed baselines",
+        description="Run every entry of the regression suite and compare each metric of the contract with "
+        "its baseline. Exit 0 when all hold, 1 when a metric moved beyond its tolerance, 2 on bad input. "
+        "See docs/regression.md.")
+    p.add_argument("--update", action="store_true",
+                   help="rewrite the baselines from this run and print what moved (review the diff, commit)")
+    p.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME",
+                   help="run only these entries")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help=f"worker processes (default: the usable cores, here {default_jobs()})")
+    p.add_argument("--suite", default=str(DEFAULT_SUITE), metavar="FILE",
+                   help="suite file (default: scenarios/regression.yaml of the repository)")
+    p.add_argument("--baselines", default=str(DEFAULT_BASELINES), metavar="DIR",
+                   help="baselines folder (default: results/baselines of the repository)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field in every entry, e.g. to check that a change is "
+                   "caught (not with --update)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when the output is a terminal)")
+    p.set_defaults(func=cmd_regress)
