@@ -470,7 +470,11 @@ def context_notes(r: Resolved, m: Manifest) -> list[str]:
         notes.append(f"the scenario changed since the baseline (digest {m.scenario_digest} -> "
                      f"{r.scenario.digest()})")
     if list(r.overrides) != list(m.overrides):
-        notes.append(f"overrides changed: {list(m.overrides)} -> {list(r.overrides)}")
+        added = [o for o in r.overrides if o not in m.overrides]
+        removed = [o for o in m.overrides if o not in r.overrides]
+        what = "; ".join(([f"added {', '.join(added)}"] if added else [])
+                         + ([f"removed {', '.join(removed)}"] if removed else [])) or "reordered"
+        notes.append(f"overrides changed: {what}")
     if m.seed != r.seed:
         notes.append(f"seed changed: {m.seed} -> {r.seed}: the numbers cannot be the same")
     if m.replications != r.replications:

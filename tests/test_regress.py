@@ -153,7 +153,7 @@ def test_doubled_bots_fail_only_the_entry_with_bots(suite, capsys):
     assert verdicts(out, "bots")["share_captured_by_bots"] == "FAIL"
     assert set(verdicts(out, "quiet").values()) <= {"same", "info"}
     assert all(line.strip().startswith("bots:") for line in out.split("FAILED:")[1].splitlines() if line.strip())
-    assert "overrides changed: [] -> ['resellers.0.bots=24']" in out
+    assert "overrides changed: added resellers.0.bots=24" in out
 
 
 def test_other_seed_changes_numbers_but_stays_within_tolerance(suite, capsys):

@@ -1,0 +1,771 @@
+"""Pure helpers behind the Streamlit app (app.py): no `streamlit` import here, so tests use them directly.
+
+- scenarios: the shipped ones (chosen by their description), uploads (with field-named errors);
+- widgets: what each widget edits, its unit, bounds and help (from the schema's Field descriptions);
+  `widget_defaults(scenario)` and `build_scenario(base, values)` go back and forth;
+- comparison: `variants_for` applies the presets to the edited scenario, `run_comparison` runs every
+  (scheme, replication) with the run contract `sim.run(scenario, seed, replication)` and keeps only
+  small summaries of the records (a few MB whatever the number of applicants);
+- answer: `summary_table`, `headline` (plain language), matplotlib chart builders;
+- exports: YAML, CSV and PNG bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from .presets import DESCRIPTIONS, PRESETS, apply_preset
+from .scenario import SEGMENTS, Scenario, ScenarioError, deep_merge, parse_scenario, resolve_extends
+
+SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+NOT_SCENARIOS = {"regression.yaml"}
+
+# Shipped scenarios simulate 90-150 days; all seven schemes on 150 days take ~1.5 min here, so the
+# app starts shipped scenarios at this length (the user can set any length).
+APP_DEFAULT_DAYS = 90
+
+OWN = "your_scenario"  # variant id of the edited scenario itself (its own scheme, defences and timeline)
+
+LABELS = {
+    OWN: "Your scenario as edited",
+    "first_come": "First come",
+    "captcha_otp": "First come + CAPTCHA + OTP",
+    "ip_blocking": "First come + IP blocking",
+    "prepaid_bound": "First come, prepaid + ID-bound",
+    "progressive_random": "Progressive random opening",
+    "progressive_random_ip": "Progressive random + IP blocking",
+    "random_allocation": "Random allocation (draw)",
+}
+
+SEGMENT_LABELS = {"first_time": "first-time", "renewal": "renewal", "circulation": "circulation"}
+HABIT_LABELS = {"hourly": "checks hourly", "several_daily": "several times a day", "daily": "once a day",
+                "few_weekly": "a few times a week"}
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def shipped_scenarios(directory: Path = SCENARIO_DIR) -> dict[str, Scenario]:
+    """File name -> scenario for every shipped scenario that has a description (baseline first)."""
+    out: dict[str, Scenario] = {}
+    files = sorted(directory.glob("*.yaml"), key=lambda p: (p.name != "baseline_fcfs.yaml", p.name))
+    for p in files:
+        if p.name in NOT_SCENARIOS:
+            continue
+        try:
+            from .scenario import load_scenario
+
+            sc = load_scenario(p)
+        except ScenarioError:
+            continue
+        if sc.description:
+            out[p.name] = sc
+    return out
+
+
+def for_app(sc: Scenario, days: int = APP_DEFAULT_DAYS) -> Scenario:
+    """A shipped scenario shortened to `days` (the app's quick default); timeline days stay valid."""
+    if sc.run.days <= days or any(s.day >= days for s in sc.timeline):
+        return sc
+    data = sc.to_dict()
+    data["run"]["days"] = days
+    data["run"]["warmup_days"] = min(data["run"]["warmup_days"], days // 3)
+    return parse_scenario(data, sc.name)
+
+
+def parse_upload(name: str, content: bytes) -> Scenario:
+    """An uploaded YAML file as a scenario; every problem raises ScenarioError naming the field.
+
+    `extends:` is resolved against the shipped scenarios (an upload has no folder of its own).
+    """
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(["(file): not UTF-8 text; upload a YAML scenario file"], name) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ScenarioError([f"(yaml) {where}malformed YAML: {problem}"], name) from None
+    if isinstance(data, dict) and "extends" in data:
+        data = dict(data)
+        parent = data.pop("extends")
+        path = SCENARIO_DIR / str(parent)
+        if not isinstance(parent, str) or not path.is_file() or path.name in NOT_SCENARIOS:
+            raise ScenarioError([f"extends: {parent!r} is not a shipped scenario; upload a complete "
+                                 f"scenario (the YAML exported by this app is one)"], name)
+        data = deep_merge(resolve_extends(path), data)
+    return parse_scenario(data, name)
+
+
+# --------------------------------------------------------------------------- widgets
+
+
+def field_help(path: str) -> str:
+    """The schema's description of a dotted field (units and sources), '' if it has none."""
+    model: Any = Scenario
+    info = None
+    for part in path.split("."):
+        if isinstance(model, type) and hasattr(model, "model_fields") and part in model.model_fields:
+            info = model.model_fields[part]
+            ann = info.annotation
+            model = _model_in(ann) or ann
+        else:
+            return ""
+    return (info.description or "") if info else ""
+
+
+def _model_in(ann) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for a in getattr(ann, "__args__", ()) or ():
+        m = _model_in(a)
+        if m is not None:
+            return m
+    return None
+
+
+def schema_sources() -> pd.DataFrame:
+    """Every described field of the schema with its default and description (the model's sources)."""
+    from pydantic import BaseModel
+    from pydantic_core import PydanticUndefined
+
+    rows = []
+
+    def walk(model, prefix):
+        for name, info in model.model_fields.items():
+            sub = _model_in(info.annotation)
+            path = f"{prefix}{name}"
+            if path in ("name", "description", "timeline"):
+                continue
+            if sub is not None and isinstance(sub, type) and issubclass(sub, BaseModel) and \
+                    name not in ("habits",):
+                walk(sub, path + ".")
+                continue
+            if not info.description:
+                continue
+            default = info.default
+            if default is PydanticUndefined:
+                default = info.default_factory() if info.default_factory else ""
+            rows.append({"field": path, "default": _short(default), "meaning and source": info.description})
+
+    walk(Scenario, "")
+    return pd.DataFrame(rows)
+
+
+def _short(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_short(x)}" for k, x in v.items())
+    if isinstance(v, (tuple, list)):
+        return ", ".join(_short(x) for x in v) or "(none)"
+    if hasattr(v, "model_dump"):
+        return ", ".join(f"{k}={x}" for k, x in v.model_dump().items())
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One numeric widget: the field it edits (for the help text), its label with unit, its bounds."""
+    key: str
+    label: str
+    path: str
+    min: float
+    max: float
+    step: float
+    integer: bool = True
+    note: str = ""
+
+    @property
+    def help(self) -> str:
+        return sentence(field_help(self.path) if self.path else "", self.note)
+
+
+def sentence(*parts: str) -> str:
+    """Join description fragments into capitalised sentences."""
+    out = []
+    for p in parts:
+        p = p.strip()
+        if p:
+            p = p[:1].upper() + p[1:]
+            out.append(p if p.endswith((".", "!", "?")) else p + ".")
+    return " ".join(out)
+
+
+PARAMS = {p.key: p for p in [
+    Param("capacity", "Centre capacity (appointments per working day)", "centre.capacity_per_day", 1, 20_000, 10),
+    Param("applicants_per_year", "Demand (applicants per year)", "demand.applicants_per_year", 0, 5_000_000,
+          5_000, note="The arrival rate then follows the monthly seasonality of the scenario."),
+    Param("days", "Simulated days", "run.days", 10, 730, 10,
+          note="Longer runs are slower: about 0.1 s per simulated day per scheme for the baseline centre."),
+    Param("warmup_days", "Warm-up days (left out of the results)", "run.warmup_days", 0, 365, 1),
+    Param("bots_scale", "Bot fleets, size × (1 = as in the scenario, 0 = no bots)", "", 0.0, 5.0, 0.1,
+          integer=False, note="Multiplies the number of bots of every reseller fleet at the start."),
+    Param("poll_factor", "Bots' polling interval × (below 1 = faster bots)", "resellers.poll_interval_s",
+          0.1, 10.0, 0.1, integer=False,
+          note="Multiplies every fleet's polling interval and reaction time: 0.5 means twice as fast."),
+    Param("price_factor", "Resale price × (1 = as in the scenario)", "resellers.price_eur", 0.1, 4.0, 0.1,
+          integer=False, note="Multiplies every fleet's starting price, kept within its minimum and "
+          "maximum price; adaptive resellers then move it with demand."),
+    Param("batches_per_day", "Batches per day (progressive random opening)", "policy.scheme.batches_per_day",
+          1, 96, 1),
+    Param("window_hours", "Opening window, hours (progressive random opening)", "policy.scheme.window_hours",
+          0.5, 24.0, 0.5, integer=False),
+    Param("draw_interval_days", "Days between draws (random allocation)", "policy.scheme.draw_interval_days",
+          0.25, 30.0, 0.25, integer=False),
+    Param("payment_deadline_hours", "Payment deadline, hours (random allocation)",
+          "policy.scheme.payment_deadline_hours", 1.0, 720.0, 1.0, integer=False),
+    Param("seed", "Seed", "run.seed", 0, 2**31 - 1, 1,
+          note="The same seed replays the same applicants under every scheme (common random numbers)."),
+]}
+
+DEFENCES = {
+    "captcha": "CAPTCHA on every booking",
+    "otp": "One-time code (SMS / e-mail)",
+    "ip_blocking": "IP blocking (rate limiting)",
+    "prepayment": "Prepaid, non-modifiable appointments",
+    "identity_binding": "Identity bound to the appointment",
+}
+
+
+def defence_help(sc: Scenario, name: str) -> str:
+    """What a defence does, with the scenario's own parameter values and their sources."""
+    d = getattr(sc.policy.defences, name)
+    if name == "captcha":
+        return (f"Every booking needs a CAPTCHA. People need about {d.human_solve_s:g} s per solve and fail "
+                f"{d.human_fail_prob:.0%} of tries (Searles 2023; Bursztein 2010); bots pay a solving service "
+                f"EUR {d.bot_cost_per_1000_eur:g} per 1,000 solves and wait {d.bot_solve_s:g} s (Motoyama 2010).")
+    if name == "otp":
+        return (f"A one-time code by SMS or e-mail on every booking: {d.delay_s:g} s for everyone; bots pay "
+                f"EUR {d.bot_cost_per_identity_eur:g} per rented number and {d.bot_non_delivery_prob:.0%} of "
+                f"their codes never arrive (vendor pages).")
+    if name == "ip_blocking":
+        return (f"An address sending more than {d.requests_per_ip_per_minute:g} requests a minute is blocked "
+                f"for {d.block_minutes:g} minutes; bots rotate through {d.proxy_ips} rented addresses at "
+                f"EUR {d.proxy_cost_per_attempt_eur:g} per attempt; {d.human_block_prob:.0%} of people's "
+                f"attempts are blocked too (shared addresses) [EST].")
+    if name == "prepayment":
+        return ("The service fee is paid at booking and the appointment cannot change name or date: "
+                "speculative resellers pay for every slot they hold and cannot resell it under another name.")
+    if name == "identity_binding":
+        return (f"The passport number is fixed at booking and checked at the door: a slot held under another "
+                f"name is refused; {d.detection_prob:.0%} of duplicate or fake registrations are caught "
+                f"(passport video call, TLS Morocco Sept 2024).")
+    return ""
+
+
+SCHEME_KINDS = {"first_come": "First-come booking", "progressive_random": "Progressive random opening",
+                "random_allocation": "Random allocation (registration and draws)"}
+AS_IS = "as in the scenario"
+MODES = {AS_IS: AS_IS, "speculative": "speculative (book first, sell later)",
+         "to_order": "to order (book for a paying client)"}
+
+
+def _schemes(sc: Scenario):
+    return [sc.policy.scheme] + [s.scheme for s in sc.timeline if s.scheme is not None]
+
+
+def widget_defaults(sc: Scenario) -> dict[str, Any]:
+    """Widget key -> value showing scenario `sc` unchanged (build_scenario(sc, these) == sc)."""
+    schemes = _schemes(sc)
+    draw = next((s for s in schemes if s.kind == "random_allocation"), sc.policy.scheme)
+    prog = next((s for s in schemes if s.kind == "progressive_random"), sc.policy.scheme)
+    modes = {r.mode for r in sc.resellers}
+    d = sc.policy.defences
+    return {
+        "capacity": sc.centre.capacity_per_day,
+        "applicants_per_year": int(round(sc.demand.applicants_per_year)),
+        "start_date": sc.run.start_date,
+        "days": sc.run.days,
+        "warmup_days": sc.run.warmup_days,
+        "seed": sc.run.seed,
+        "bots_scale": 1.0,
+        "poll_factor": 1.0,
+        "price_factor": 1.0,
+        "reseller_mode": modes.pop() if len(modes) == 1 else AS_IS,
+        "adaptive": all(r.adaptive for r in sc.resellers) if sc.resellers else True,
+        **{f"def_{k}": getattr(d, k).enabled for k in DEFENCES},
+        "scheme_kind": sc.policy.scheme.kind,
+        "batches_per_day": prog.batches_per_day,
+        "window_hours": float(prog.window_hours),
+        "draw_interval_days": float(draw.draw_interval_days),
+        "payment_deadline_hours": float(draw.payment_deadline_hours),
+        "enrolled_segments": list(draw.enrolled_segments),
+    }
+
+
+def build_scenario(base: Scenario, values: dict[str, Any]) -> Scenario:
+    """The base scenario with the widget values applied; raises ScenarioError naming the fields.
+
+    Values missing from `values` keep the base's. A changed scheme setting applies to the starting
+    scheme and to every scheme of the timeline; the scheme kind and the defence switches to the
+    starting policy only.
+    """
+    d0 = widget_defaults(base)
+    v = {**d0, **values}
+    data = base.to_dict()
+    data["centre"]["capacity_per_day"] = int(v["capacity"])
+    data["demand"]["applicants_per_year"] = float(v["applicants_per_year"])
+    start = v["start_date"]
+    data["run"]["start_date"] = start.isoformat() if isinstance(start, dt.date) else str(start)
+    data["run"]["days"] = int(v["days"])
+    data["run"]["warmup_days"] = int(v["warmup_days"])
+    data["run"]["seed"] = int(v["seed"])
+    scale, poll, price = float(v["bots_scale"]), float(v["poll_factor"]), float(v["price_factor"])
+    for r in data["resellers"]:
+        if scale != 1.0:
+            r["bots"] = int(round(r["bots"] * scale))
+            r["max_bots"] = max(r["max_bots"], r["bots"])
+        if poll != 1.0:
+            r["poll_interval_s"] = r["poll_interval_s"] * poll
+            r["reaction_s"] = r["reaction_s"] * poll
+        if price != 1.0:
+            r["price_eur"] = min(max(r["price_eur"] * price, r["price_min_eur"]), r["price_max_eur"])
+        if v["reseller_mode"] != AS_IS:
+            r["mode"] = v["reseller_mode"]
+        r["adaptive"] = bool(v["adaptive"])
+    for k in DEFENCES:
+        data["policy"]["defences"][k]["enabled"] = bool(v[f"def_{k}"])
+    data["policy"]["scheme"]["kind"] = v["scheme_kind"]
+    settings = {"batches_per_day": int(v["batches_per_day"]), "window_hours": float(v["window_hours"]),
+                "draw_interval_days": float(v["draw_interval_days"]),
+                "payment_deadline_hours": float(v["payment_deadline_hours"]),
+                "enrolled_segments": [s for s in SEGMENTS if s in v["enrolled_segments"]]}
+    changed = {k: x for k, x in settings.items() if x != (sorted(d0[k], key=SEGMENTS.index)
+                                                       if k == "enrolled_segments" else d0[k])}
+    for scheme in [data["policy"]["scheme"]] + [s["scheme"] for s in data["timeline"] if s.get("scheme")]:
+        scheme.update(changed)
+    return parse_scenario(data, "your settings")
+
+
+def timeline_text(sc: Scenario) -> str:
+    """The scenario's policy switches in words ('' when it has none)."""
+    parts = []
+    for s in sc.timeline:
+        date = sc.run.start_date + dt.timedelta(days=s.day)
+        what = []
+        if s.scheme is not None:
+            w = SCHEME_KINDS[s.scheme.kind].lower()
+            if s.scheme.kind == "random_allocation":
+                w += " for " + ", ".join(SEGMENT_LABELS[x] for x in s.scheme.enrolled_segments) + " applicants"
+            what.append(w)
+        if s.defences is not None:
+            on = [DEFENCES[k].lower() for k in DEFENCES if getattr(s.defences, k).enabled]
+            what.append("defences: " + (", ".join(on) if on else "none"))
+        parts.append(f"on day {s.day} ({date:%d %b %Y}) it switches to " + "; ".join(what))
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def variants_for(base: Scenario, presets: list[str], include_own: bool) -> dict[str, Scenario]:
+    """Variant id -> scenario: the edited scenario itself (if asked) and each preset applied to it."""
+    out: dict[str, Scenario] = {}
+    if include_own:
+        out[OWN] = base
+    for p in presets:
+        out[p] = apply_preset(base, p)
+    return out
+
+
+def comparison_key(base: Scenario, presets: list[str], include_own: bool, seed: int, replications: int) -> str:
+    """The cache key of a comparison: scenario digest, schemes, seed and replications."""
+    names = ([OWN] if include_own else []) + list(presets)
+    return f"{base.digest()}|{','.join(names)}|seed={int(seed)}|reps={int(replications)}"
+
+
+FAIR_DAYS = np.arange(0, 181)  # N of "share served within N days"
+QUANTS = np.linspace(0.0, 1.0, 101)
+DAILY_COLS = ("day", "date", "bot_requests", "bots", "reseller_price_eur", "booked_bot", "sales", "sales_eur",
+              "released")
+
+
+@dataclass
+class Comparison:
+    """What a comparison keeps: per-replication metrics and small summaries of the records."""
+    key: str
+    variants: dict[str, Scenario]
+    seed: int
+    replications: int
+    metrics: pd.DataFrame          # one row per (variant, replication): the metrics of sim.run
+    daily: pd.DataFrame            # variant, replication and DAILY_COLS
+    fairness: pd.DataFrame         # variant, replication, dim, group, n, and within_<N> shares
+    wait_quantiles: pd.DataFrame   # variant, replication, q, wait_days (served applicants)
+    seconds: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, v: str) -> str:
+        return self.labels.get(v, v)
+
+
+def run_comparison(variants: dict[str, Scenario], seed: int, replications: int,
+                   on_progress: Callable[[int, int, str, int], None] | None = None, key: str = "") -> Comparison:
+    """Run every (variant, replication) in this process with sim.run; keep metrics and summaries.
+
+    Replication k of every variant uses (seed, k): all schemes face the same applicants.
+    on_progress(done, total, variant, replication) is called before each run and at the end.
+    """
+    import time
+
+    import sim
+
+    t0 = time.perf_counter()
+    total = len(variants) * replications
+    rows, daily, fair, quants = [], [], [], []
+    i = 0
+    for k in range(replications):
+        for name, sc in variants.items():
+            if on_progress:
+                on_progress(i, total, name, k)
+            res = sim.run(sc, seed=seed, replication=k)
+            rows.append({"variant": name, "label": LABELS.get(name, name), "replication": k, **res.metrics})
+            d = res.daily[[c for c in DAILY_COLS if c in res.daily.columns]].copy()
+            d.insert(0, "replication", k)
+            d.insert(0, "variant", name)
+            daily.append(d)
+            f, q = _summarise_applicants(sc, res.applicants)
+            for frame in (f, q):
+                frame.insert(0, "replication", k)
+                frame.insert(0, "variant", name)
+            fair.append(f)
+            quants.append(q)
+            i += 1
+            del res
+    if on_progress:
+        on_progress(total, total, "", replications - 1)
+    return Comparison(key=key, variants=dict(variants), seed=seed, replications=replications,
+                      metrics=pd.DataFrame(rows), daily=pd.concat(daily, ignore_index=True),
+                      fairness=pd.concat(fair, ignore_index=True), wait_quantiles=pd.concat(quants, ignore_index=True),
+                      seconds=time.perf_counter() - t0,
+                      labels={v: LABELS.get(v, v) for v in variants})
+
+
+def _summarise_applicants(sc: Scenario, apps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Share served within N days per habit and segment, and quantiles of waits, in the metrics window."""
+    w0, end = sc.run.warmup_days, sc.run.days
+    a = apps[(apps.arrival_day >= w0) & (apps.arrival_day < end - sc.centre.release_days_ahead)]
+    served = a.status.isin(["served_direct", "served_via_reseller"]).to_numpy()
+    wait = np.where(served, a.wait_days.to_numpy(dtype=float), np.inf)
+    rows = []
+    groups = [("all", "all applicants", np.ones(len(a), bool))]
+    groups += [("habit", h, (a.habit == h).to_numpy()) for h in sc.humans.habits]
+    groups += [("segment", s, (a.segment == s).to_numpy()) for s in SEGMENTS]
+    for dim, g, mask in groups:
+        w = np.sort(wait[mask])
+        n = len(w)
+        within = np.searchsorted(w, FAIR_DAYS, side="right") / n if n else np.full(len(FAIR_DAYS), np.nan)
+        rows.append({"dim": dim, "group": g, "n": n, **{f"within_{d}": x for d, x in zip(FAIR_DAYS, within)}})
+    served_w = wait[np.isfinite(wait)]
+    q = np.quantile(served_w, QUANTS) if len(served_w) else np.full(len(QUANTS), np.nan)
+    return pd.DataFrame(rows), pd.DataFrame({"q": QUANTS, "wait_days": q})
+
+
+# --------------------------------------------------------------------------- the answer
+
+MEASURES = {  # metric -> (column title, factor to display units, unit)
+    "share_captured_by_bots": ("Slots captured by bots (%)", 100.0, "%"),
+    "share_via_reseller": ("Appointments via resellers (%)", 100.0, "%"),
+    "wait_days_p50": ("Median wait (days)", 1.0, "days"),
+    "wait_days_p90": ("90th-percentile wait (days)", 1.0, "days"),
+    "abandon_rate": ("Gave up, never served (%)", 100.0, "%"),
+    "reseller_revenue_eur": ("Paid to resellers (EUR)", 1.0, "EUR"),
+}
+
+
+def ci_halfwidth(x: pd.Series) -> float:
+    """95% confidence half-width of the mean (Student t), NaN with fewer than 2 values."""
+    x = x.dropna().astype(float)
+    n = len(x)
+    if n < 2:
+        return math.nan
+    return float(x.std(ddof=1) * stats.t.ppf(0.975, n - 1) / math.sqrt(n))
+
+
+def summary_table(c: Comparison) -> pd.DataFrame:
+    """One row per scheme: the six measures in display units, with ± 95% CI columns when replicated."""
+    out = []
+    for v in c.variants:
+        g = c.metrics[c.metrics.variant == v]
+        row = {"Scheme": c.label(v)}
+        for m, (title, factor, _) in MEASURES.items():
+            row[title] = float(g[m].astype(float).mean()) * factor
+            if c.replications > 1:
+                row[f"{title} ±"] = ci_halfwidth(g[m]) * factor
+        out.append(row)
+    return pd.DataFrame(out).set_index("Scheme")
+
+
+def ranking(c: Comparison) -> pd.Series:
+    """Mean rank of each scheme over the six measures (1 = best; lower is better for all six)."""
+    t = summary_table(c)[[title for title, _, _ in MEASURES.values()]]
+    return t.rank(axis=0, method="average").mean(axis=1, skipna=True).sort_values(kind="stable")
+
+
+def _money(x: float) -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    if x >= 1e6:
+        return f"EUR {x / 1e6:.1f} million"
+    if x >= 1e4:
+        return f"EUR {x / 1e3:,.0f} thousand"
+    return f"EUR {x:,.0f}"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else (f"{x:.0f}%" if x >= 10 or x == 0 else f"{x:.1f}%")
+
+
+def _days(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:.1f} days"
+
+
+def describe_row(row: pd.Series) -> str:
+    t = {m: row[title] for m, (title, _, _) in MEASURES.items()}
+    return (f"bots captured {_pct(t['share_captured_by_bots'])} of the slots, "
+            f"{_pct(t['share_via_reseller'])} of appointments went through resellers, "
+            f"the median wait was {_days(t['wait_days_p50'])} (90% within {_days(t['wait_days_p90'])}), "
+            f"{_pct(t['abandon_rate'])} gave up, and {_money(t['reseller_revenue_eur'])} went to resellers")
+
+
+def headline(c: Comparison) -> str:
+    """One or two plain sentences: the best and the worst scheme on the six measures."""
+    table = summary_table(c)
+    days = next(iter(c.variants.values())).run
+    span = f"over {days.days - days.warmup_days} measured days"
+    if len(table) == 1:
+        name = table.index[0]
+        return f"Under **{name}**, {span}, {describe_row(table.iloc[0])}."
+    rank = ranking(c)
+    best, worst = rank.index[0], rank.index[-1]
+    text = (f"On the same applicants {span}, **{best}** does best: {describe_row(table.loc[best])}. "
+            f"**{worst}** does worst: {describe_row(table.loc[worst])}.")
+    return text
+
+
+def caveat(c: Comparison) -> str:
+    base = ("Best and worst are by average rank over the six measures of the table (lower is better "
+            "for each). ")
+    if c.replications > 1:
+        return base + (f"± is the 95% confidence interval over {c.replications} replications: differences "
+                       "smaller than it may be chance.")
+    return base + ("One replication: small differences may be chance; choose 3 or more replications "
+                   "to get confidence intervals.")
+
+
+# --------------------------------------------------------------------------- charts (matplotlib)
+
+OUTCOME_PARTS = [  # (metric, label, colour)
+    ("slots_attended_direct", "attended, booked by the applicant", "#2a9d8f"),
+    ("slots_attended_via_reseller", "attended, bought from a reseller", "#e76f51"),
+    ("slots_wasted_unsold", "wasted: held by a reseller, unsold", "#f4a261"),
+    ("slots_wasted_no_show", "wasted: no-show", "#8d99ae"),
+    ("slots_wasted_unpaid", "wasted: draw winner did not pay", "#b5838d"),
+    ("slots_wasted_other", "wasted: other (unbooked, order unfilled)", "#d9d9d9"),
+]
+PALETTE = ["#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8338ec", "#f4a261", "#3a86ff", "#8d99ae"]
+
+
+def _colours(c: Comparison) -> dict[str, str]:
+    return {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(c.variants)}
+
+
+def outcome_shares(c: Comparison) -> pd.DataFrame:
+    """Mean share of released slots per outcome, one row per scheme (rows sum to 1)."""
+    m = c.metrics.copy()
+    listed = [p for p, _, _ in OUTCOME_PARTS[:-1]]
+    m["slots_wasted_other"] = m["slots_wasted"] - sum(m.get(p, 0) for p in listed if p.startswith("slots_wasted"))
+    out = {}
+    for v in c.variants:
+        g = m[m.variant == v]
+        rel = g.slots_released.astype(float).replace(0, np.nan)
+        out[c.label(v)] = {label: float((g.get(p, 0) / rel).mean()) for p, label, _ in OUTCOME_PARTS}
+    return pd.DataFrame(out).T
+
+
+def fig_outcomes(c: Comparison):
+    import matplotlib.pyplot as plt
+
+    shares = outcome_shares(c).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(shares) + 1.8))
+    left = np.zeros(len(shares))
+    for _, label, colour in OUTCOME_PARTS:
+        vals = shares[label].fillna(0).to_numpy() * 100
+        ax.barh(shares.index, vals, left=left, color=colour, label=label, edgecolor="white", linewidth=0.5)
+        for y, (l, w) in enumerate(zip(left, vals)):
+            if w >= 6:
+                ax.text(l + w / 2, y, f"{w:.0f}%", ha="center", va="center", fontsize=8, color="white")
+        left += vals
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of released slots (%)")
+    ax.set_title("What happened to the appointment slots")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.02 * max(0, 6 - len(shares))), ncol=2,
+              fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def fig_waits(c: Comparison):
+    """Distribution of waits of served applicants (need to appointment), one curve per scheme."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    col = _colours(c)
+    q = c.wait_quantiles
+    for v in c.variants:
+        g = q[q.variant == v].groupby("q").wait_days.mean()
+        if g.notna().any():
+            ax.plot(g.to_numpy(), g.index.to_numpy() * 100, color=col[v], label=c.label(v), lw=2)
+    ax.set_xlabel("days from need to appointment (served applicants)")
+    ax.set_ylabel("share served within that time (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.set_title("Waiting times: the further left, the shorter the waits")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def fig_activity(c: Comparison):
+    """Bot requests per day and the price paid to resellers over time; warm-up and switch days marked."""
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.2), sharex=True)
+    col = _colours(c)
+    d = c.daily.copy()
+    d["date"] = pd.to_datetime(d["date"])
+    first = next(iter(c.variants.values()))
+    start = pd.Timestamp(first.run.start_date)
+    warm_end = start + pd.Timedelta(days=first.run.warmup_days)
+    lowest = math.inf
+    for v in c.variants:
+        g = d[d.variant == v].groupby("date")
+        req = g.bot_requests.mean()
+        if (req > 0).any():
+            lowest = min(lowest, float(req[req > 0].min()))
+            ax1.plot(req.index, req.where(req > 0).to_numpy(), color=col[v], label=c.label(v), lw=1.6)
+            if c.replications > 1:
+                ax1.fill_between(req.index, g.bot_requests.min().clip(lower=1).to_numpy(),
+                                 g.bot_requests.max().to_numpy(), color=col[v], alpha=0.12, lw=0)
+        if {"sales", "sales_eur"} <= set(d.columns):
+            w = d[d.variant == v].set_index("date")[["sales", "sales_eur"]].resample("7D", origin=start).sum()
+            price = (w.sales_eur / w.sales.where(w.sales > 0))
+            if price.notna().any():
+                ax2.plot(price.index + pd.Timedelta(days=3.5), price.to_numpy(), color=col[v], marker="o",
+                         ms=3, lw=1.6, label=c.label(v))
+    for ax in (ax1, ax2):
+        ax.axvspan(start, warm_end, color="#999", alpha=0.12, lw=0)
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    ax2.text(start, 0.02, " warm-up, not measured", transform=ax2.get_xaxis_transform(), va="bottom",
+             fontsize=8, color="#555")
+    marked = set()
+    for v, sc in c.variants.items():
+        for s in sc.timeline:
+            when = pd.Timestamp(sc.run.start_date) + pd.Timedelta(days=s.day)
+            if when in marked:
+                continue
+            marked.add(when)
+            for ax in (ax1, ax2):
+                ax.axvline(when, color="k", ls="--", lw=1)
+            ax1.text(when, 0.98, f"policy switch of {c.label(v).lower()}, day {s.day} ",
+                     transform=ax1.get_xaxis_transform(), va="top", ha="right", fontsize=8)
+    if math.isfinite(lowest):
+        ax1.set_yscale("log")
+        ax1.set_ylim(bottom=max(lowest / 3, 0.5))
+        ax1.legend(fontsize=8, loc="lower left", ncol=2, framealpha=0.9)
+    else:
+        ax1.text(0.5, 0.5, "no bot activity in this comparison", transform=ax1.transAxes, ha="center")
+    if ax2.lines:
+        ax2.legend(fontsize=8, loc="best", ncol=2, framealpha=0.9)
+    else:
+        ax2.text(0.5, 0.5, "no appointment was sold by a reseller", transform=ax2.transAxes, ha="center")
+    ax1.set_ylabel("bot requests per day (log scale)")
+    ax1.set_title("Bot activity: requests per day, the figure a provider sees in its logs")
+    ax2.set_ylabel("EUR per appointment")
+    ax2.set_title("Price paid to resellers (weekly mean of sales)")
+    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    fig.tight_layout()
+    return fig
+
+
+def fairness_table(c: Comparison, within_days: int, dim: str) -> pd.DataFrame:
+    """Mean share (%) served within N days per group (rows) and scheme (columns), and its CI half-width."""
+    f = c.fairness[c.fairness.dim == dim]
+    col = f"within_{int(within_days)}"
+    mean = f.pivot_table(index="group", columns="variant", values=col, aggfunc="mean", sort=False) * 100
+    ci = f.groupby(["group", "variant"], sort=False)[col].apply(ci_halfwidth).unstack() * 100
+    order = [g for g in dict.fromkeys(f.group)]
+    mean = mean.reindex(index=order, columns=list(c.variants))
+    ci = ci.reindex(index=order, columns=list(c.variants))
+    return mean, ci
+
+
+def fig_fairness(c: Comparison, within_days: int = 14):
+    """Share of applicants served within N days, by checking habit and by segment, per scheme."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True,
+                             gridspec_kw={"width_ratios": [4, 3]})
+    colours = _colours(c)
+    for ax, dim, names, title in ((axes[0], "habit", HABIT_LABELS, "by how often people check the site"),
+                                  (axes[1], "segment", SEGMENT_LABELS, "by applicant segment")):
+        mean, ci = fairness_table(c, within_days, dim)
+        nv = len(mean.columns)
+        width = 0.8 / max(nv, 1)
+        x = np.arange(len(mean.index))
+        for j, v in enumerate(mean.columns):
+            err = ci[v].to_numpy() if c.replications > 1 else None
+            ax.bar(x + (j - (nv - 1) / 2) * width, mean[v].to_numpy(), width, color=colours[v],
+                   label=c.label(v), yerr=err, capsize=2 if err is not None else 0)
+        ax.set_xticks(x, [names.get(g, g) for g in mean.index], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel(f"served within {within_days} days (%)")
+    axes[0].set_ylim(0, 100)
+    fig.suptitle(f"Fairness: share of applicants served within {within_days} days of their need")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1 + 0.04 * ((len(labels) - 1) // 4), 1, 1))
+    return fig
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def png_bytes(fig, dpi: int = 130) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def results_csv(c: Comparison) -> bytes:
+    """Per-replication metrics of every scheme (the columns of `slotsim compare --out`, plus a label)."""
+    df = c.metrics.copy()
+    df.insert(3, "seed", c.seed)
+    return df.to_csv(index=False).encode("utf-8")
+
+
+def yaml_bytes(sc: Scenario) -> bytes:
+    header = (f"# Exported by the slotsim app. Run it with: slotsim run FILE.yaml --seed {sc.run.seed} --json\n")
+    return (header + sc.to_yaml()).encode("utf-8")

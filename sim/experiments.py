@@ -1,0 +1,924 @@
+"""Experiments: several variants of one scenario, swept over parameters, replicated, summarised.
+
+An experiment file (scenarios/experiments/*.yaml, docs/researchers.md) names a base
+scenario, variants (a preset, overrides, or another scenario file), an optional
+sweep (cartesian product of parameter values, applied on top of each variant) and
+either a fixed number of replications or a precision target. Each (variant, sweep
+point) is a *cell*.
+
+Seeding: replication k of every cell runs `sim.run(scenario, seed=master, replication=k)`,
+so all cells replay the same demand (common random numbers); the difference between
+a variant and the reference variant is then measured per replication (paired), whose
+confidence interval is usually much narrower than the one of two independent means.
+
+Replications: `replications: N`, or `target:` -- the replications algorithm of Hoad,
+Robinson & Davies (2010), as in sim-tools: the smallest n >= min_replications at which
+the 95% CI half-width of every target metric is within the target, and stays within
+it for the next `look_ahead` replications (look_ahead * n / 100 beyond 100). The
+look-ahead replications are run and kept. Replications are requested in rounds whose
+size depends only on the results so far, so the count is the same whatever the
+executor.
+
+Results (`slotsim batch`) go under results/<name>/ (or --out): per-replication metrics
+(Parquet + CSV), daily series (Parquet), per-applicant waits of replication 0 of each
+cell (Parquet), summary.csv (mean, sd, 95% CI, n; paired differences against the
+reference with their CI, and the unpaired Welch half-width for comparison) and
+manifest.json. Every finished replication is checkpointed at once in runs/<key>.pkl
+(key: hash of scenario digest, seed, replication), so an interrupted batch resumes
+where it stopped and ends with exactly the results of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+import math
+import pickle
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Callable
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError, model_validator
+from scipy import stats
+
+from .fileio import atomic_path, check_writable, write_csv, write_json, write_parquet
+from .parallel import default_jobs, execute
+from .presets import PRESETS, apply_preset
+from .scenario import Scenario, ScenarioError, Strict, format_errors, parse_scenario, read_yaml, resolve_extends
+
+CACHE_VERSION = 1
+RUNS_DIR = "runs"
+BASE_POINT = "base"         # the point label of an experiment without a sweep
+CONFIDENCE = 0.95
+# Metrics shown by `batch` at the end and by the report's tables (when present).
+HEADLINE = ("share_captured_by_bots", "share_via_reseller", "wait_days_mean", "wait_days_p90",
+            "abandon_rate", "slots_wasted", "rent_paid_above_fee_eur", "bot_requests_per_day_mean")
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=80)]
+DottedPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")]
+
+
+# --------------------------------------------------------------------------- experiment file
+
+
+class Variant(Strict):
+    preset: str | None = Field(None, description=f"scheme preset applied to the base: {', '.join(PRESETS)}")
+    scenario: str | None = Field(None, description="scenario file used instead of the base "
+                                 "(relative to the experiment file)")
+    overrides: dict[DottedPath, Any] = Field(default_factory=dict,
+                                             description="dotted.path: value, applied after preset/scenario")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.preset is not None and self.scenario is not None:
+            raise ValueError("give preset or scenario, not both")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"preset {self.preset!r} unknown; choose from {', '.join(PRESETS)}")
+        return self
+
+
+class Target(Strict):
+    metrics: tuple[str, ...] = Field(min_length=1, description="metrics whose CI must reach the target")
+    half_width: float = Field(gt=0.0, description="largest 95% CI half-width allowed")
+    relative: bool = Field(True, description="half_width is a share of |mean| (true) or in the metric's "
+                           "unit (false)")
+    min_replications: int = Field(5, ge=3, le=10_000, description="replications before the first check "
+                                  "(Hoad et al.: at least 3)")
+    max_replications: int = Field(50, ge=3, le=10_000, description="budget per cell; stop there if the "
+                                  "target is still missed")
+    look_ahead: int = Field(5, ge=0, le=100, description="replications the precision must hold for after "
+                            "first reaching the target (Hoad et al.: 5)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.max_replications < self.min_replications:
+            raise ValueError("max_replications must be at least min_replications")
+        unknown = [m for m in self.metrics if m not in known_metrics()]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from "
+                             f"{', '.join(sorted(known_metrics()))}")
+        return self
+
+
+class Experiment(Strict):
+    name: Name = Field(description="experiment name; results go to results/<name>/ by default")
+    description: str = Field("", description="what the experiment asks, in one sentence")
+    base: str = Field(min_length=1, description="base scenario file, relative to the experiment file")
+    overrides: dict[DottedPath, Any] = Field(
+        default_factory=dict, description="dotted.path: value applied to the base (and to scenario "
+        "variants) before any variant: the same for every variant, e.g. a shorter run")
+    variants: dict[Name, Variant] = Field(
+        default_factory=dict, description="name: {preset | scenario | overrides}; none: the base alone")
+    sweep: dict[DottedPath, tuple[Any, ...]] = Field(
+        default_factory=dict, description="dotted.path: [values]; the cartesian product is applied on "
+        "top of every variant")
+    labels: dict[DottedPath, str] = Field(default_factory=dict,
+                                          description="axis labels of swept parameters in the report")
+    replications: int | None = Field(None, ge=1, le=10_000, description="replications per cell")
+    target: Target | None = Field(None, description="let the replications algorithm choose the count")
+    seed: int | None = Field(None, ge=0, description="master seed (default: the base scenario's run.seed)")
+    reference: str | None = Field(None, description="variant the others are compared with (default: "
+                                  "the first)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.replications is None) == (self.target is None):
+            raise ValueError("give either replications or target (not both)")
+        for path, values in self.sweep.items():
+            if not values:
+                raise ValueError(f"sweep {path}: needs at least one value")
+            if len(set(map(_jsonish, values))) != len(values):
+                raise ValueError(f"sweep {path}: values must be distinct")
+        if self.reference is not None and self.reference not in (self.variant_names()):
+            raise ValueError(f"reference {self.reference!r} is not a variant; choose from "
+                             f"{', '.join(self.variant_names())}")
+        return self
+
+    def variant_names(self) -> list[str]:
+        return list(self.variants) or [BASE_POINT]
+
+
+@lru_cache(maxsize=1)
+def known_metrics() -> frozenset[str]:
+    """Every metric a run reports, read from a tiny run (a 3-day centre with a policy switch)."""
+    import sim
+
+    probe = parse_scenario({"run": {"days": 3, "warmup_days": 1}, "centre": {"capacity_per_day": 1},
+                            "demand": {"applicants_per_year": 100.0},
+                            "timeline": [{"day": 2, "scheme": {"kind": "random_allocation"}}]})
+    return frozenset(sim.run(probe, seed=0).metrics)
+
+
+def _jsonish(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (variant, sweep point) with its resolved scenario."""
+    variant: str
+    point: str
+    params: tuple[tuple[str, Any], ...]
+    scenario: Scenario
+
+    @property
+    def digest(self) -> str:
+        return self.scenario.digest()
+
+
+@dataclass
+class Plan:
+    experiment: Experiment
+    path: Path
+    seed: int
+    reference: str
+    cells: list[Cell]
+    points: list[tuple[str, tuple[tuple[str, Any], ...]]]
+
+    @property
+    def variants(self) -> list[str]:
+        return self.experiment.variant_names()
+
+    @property
+    def sweep_params(self) -> list[str]:
+        return list(self.experiment.sweep)
+
+
+def load_experiment(path: str | Path) -> Plan:
+    """Read and validate an experiment file and resolve every cell's scenario; all errors at once."""
+    path = Path(path)
+    src = str(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ScenarioError([f"(top level): must be a mapping of fields, got {type(data).__name__}"], src)
+    try:
+        exp = Experiment.model_validate(_lists_to_tuples(data))
+    except ValidationError as e:
+        raise ScenarioError([m.replace("docs/model.md", "docs/researchers.md") for m in format_errors(e)],
+                            src) from None
+    return resolve(exp, path)
+
+
+def resolve(exp: Experiment, path: Path) -> Plan:
+    here = path.parent
+    errors: list[str] = []
+
+    def load_data(file: str, where: str) -> dict | None:
+        try:
+            data = resolve_extends(here / file)
+        except ScenarioError as e:
+            errors.extend(f"{where}: {file}: {m}" for m in e.messages)
+            return None
+        if not isinstance(data, dict):
+            errors.append(f"{where}: {file}: must be a mapping of scenario fields")
+            return None
+        out, errs = set_paths(data, exp.overrides)
+        errors.extend(f"overrides.{m}" for m in errs)
+        return out
+
+    base_data = load_data(exp.base, "base")
+    base_sc = _parse(base_data, "base", errors) if base_data is not None else None
+
+    variant_data: dict[str, dict] = {}
+    specs = exp.variants or {BASE_POINT: Variant()}
+    for name, v in specs.items():
+        where = f"variants.{name}"
+        if v.scenario is not None:
+            data = load_data(v.scenario, f"{where}.scenario")
+        elif base_sc is None:
+            continue
+        elif v.preset is not None:
+            data = apply_preset(base_sc, v.preset).to_dict()
+        else:
+            data = base_sc.to_dict()
+        if data is None:
+            continue
+        data, errs = set_paths(data, v.overrides)
+        errors.extend(f"{where}.overrides.{m}" for m in errs)
+        variant_data[name] = data
+
+    points: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
+    if exp.sweep:
+        keys = list(exp.sweep)
+        for combo in itertools.product(*(exp.sweep[k] for k in keys)):
+            params = tuple(zip(keys, combo))
+            points.append((", ".join(f"{k}={_label_value(x)}" for k, x in params), params))
+    else:
+        points.append((BASE_POINT, ()))
+
+    cells: list[Cell] = []
+    for name, data in variant_data.items():
+        for label, params in points:
+            d, errs = set_paths(data, dict(params))
+            where = f"variants.{name}" + (f" at sweep point {label}" if params else "")
+            errors.extend(f"{where}: {m}" for m in errs)
+            sc = _parse(d, where, errors)
+            if sc is not None:
+                cells.append(Cell(name, label, params, sc))
+    if errors:
+        raise ScenarioError(list(dict.fromkeys(errors)), str(path))
+    seed = exp.seed if exp.seed is not None else base_sc.run.seed if base_sc is not None else 1
+    reference = exp.reference or exp.variant_names()[0]
+    return Plan(exp, path, seed, reference, cells, points)
+
+
+def _parse(data: dict, where: str, errors: list[str]) -> Scenario | None:
+    try:
+        return parse_scenario(data)
+    except ScenarioError as e:
+        errors.extend(f"{where}: {m}" for m in e.messages)
+        return None
+
+
+def _label_value(x: Any) -> str:
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x)) if abs(x) >= 1000 else repr(x)
+    if isinstance(x, (list, tuple, dict)):
+        return _jsonish(x)
+    return str(x)
+
+
+def set_paths(data: dict, values: dict[str, Any]) -> tuple[dict, list[str]]:
+    """A copy of `data` with each dotted.path set to its value (numbers index lists); errors by path."""
+    data = _copy(data)
+    errors = []
+    for path, value in values.items():
+        parts = path.split(".")
+        node: Any = data
+        ok = True
+        for i, p in enumerate(parts[:-1]):
+            here = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not p.isdigit() or int(p) >= len(node):
+                    errors.append(f"{path}: {here} has no item {p!r}")
+                    ok = False
+                    break
+                node = node[int(p)]
+            else:
+                if node.get(p) is None:
+                    node[p] = {}
+                node = node[p]
+            if not isinstance(node, (dict, list)):
+                errors.append(f"{path}: {here} is a value, there is nothing below it to set")
+                ok = False
+                break
+        if not ok:
+            continue
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                errors.append(f"{path}: no list item {last!r}")
+                continue
+            node[int(last)] = _copy(value)
+        else:
+            node[last] = _copy(value)
+    return data, errors
+
+
+def _copy(x: Any) -> Any:
+    """Deep copy into plain dicts and lists (tuples from the experiment file become lists)."""
+    if isinstance(x, dict):
+        return {k: _copy(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_copy(v) for v in x]
+    return x
+
+
+def _lists_to_tuples(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _lists_to_tuples(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return tuple(_lists_to_tuples(v) for v in x)
+    return x
+
+
+# --------------------------------------------------------------------------- one replication
+
+
+@dataclass(frozen=True)
+class RepTask:
+    """Replication `replication` of one scenario: what a worker needs, nothing more."""
+    key: str
+    scenario: Scenario
+    seed: int
+    replication: int
+
+
+def task_key(digest: str, seed: int, replication: int) -> str:
+    blob = f"slotsim-experiment-v{CACHE_VERSION}|{digest}|{seed}|{replication}".encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+def run_rep(task: RepTask) -> dict:
+    """Run one replication and keep what an experiment stores (module level: picklable)."""
+    import sim
+
+    res = sim.run(task.scenario, seed=task.seed, replication=task.replication)
+    return {"metrics": {k: _plain(v) for k, v in res.metrics.items()},
+            "daily": res.daily,
+            "waits": wait_table(task.scenario, res.applicants) if task.replication == 0 else None}
+
+
+def wait_table(sc: Scenario, apps: pd.DataFrame) -> pd.DataFrame:
+    """Applicants of the measurement window (as in the metrics), compactly: for ECDFs by segment."""
+    w0, end = sc.run.warmup_days, sc.run.days - sc.centre.release_days_ahead
+    a = apps[(apps.arrival_day >= w0) & (apps.arrival_day < end)]
+    return pd.DataFrame({
+        "segment": a.segment.astype("category"),
+        "habit": a.habit.astype("category"),
+        "status": a.status.astype("category"),
+        "arrival_day": a.arrival_day.astype("float32"),
+        "wait_days": a.wait_days.astype("float32"),
+    }).reset_index(drop=True)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    return v
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class Store:
+    """runs/<key>.pkl: one file per finished replication, written atomically as it finishes."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder) / RUNS_DIR
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.pkl"
+
+    def load(self, key: str) -> dict | None:
+        try:
+            with open(self.path(key), "rb") as f:
+                blob = pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+            return None
+        if not isinstance(blob, dict) or blob.get("version") != CACHE_VERSION or blob.get("key") != key:
+            return None
+        return blob["payload"]
+
+    def save(self, task: RepTask, payload: dict) -> None:
+        blob = {"version": CACHE_VERSION, "key": task.key, "digest": task.scenario.digest(),
+                "seed": task.seed, "replication": task.replication, "payload": payload}
+        with atomic_path(self.path(task.key)) as tmp:
+            with open(tmp, "wb") as f:
+                pickle.dump(blob, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def t_half_width(sd: float, n: int, confidence: float = CONFIDENCE) -> float:
+    if n < 2 or not math.isfinite(sd):
+        return math.nan
+    return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n))
+
+
+def describe(x: np.ndarray) -> dict:
+    """n, mean, sd, 95% t-interval of the non-missing values."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    sd = float(x.std(ddof=1)) if n > 1 else math.nan
+    hw = t_half_width(sd, n)
+    return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - hw, "ci_high": mean + hw, "half_width": hw}
+
+
+def welch_half_width(a: np.ndarray, b: np.ndarray, confidence: float = CONFIDENCE) -> float:
+    """Half-width of the CI of mean(a) - mean(b) treating the samples as independent (Welch)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se2 = va + vb
+    if se2 == 0:
+        return 0.0
+    df = se2 ** 2 / ((va ** 2 / (len(a) - 1) if va else 0.0) + (vb ** 2 / (len(b) - 1) if vb else 0.0))
+    return float(stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(se2))
+
+
+def metric_columns(runs: pd.DataFrame, params: list[str] = ()) -> list[str]:
+    skip = {"variant", "point", "replication", "seed", *params}
+    return [c for c in runs.columns if c not in skip and pd.api.types.is_numeric_dtype(runs[c])
+            and not pd.api.types.is_bool_dtype(runs[c])]
+
+
+def summarise(runs: pd.DataFrame, reference: str, params: list[str] = (), metrics: list[str] | None = None
+              ) -> pd.DataFrame:
+    """One row per (variant, point, metric): mean, sd, 95% CI, n; and, for variants other than the
+    reference, the paired difference (variant - reference, replication by replication at the same
+    point) with its CI, and the Welch half-width the same two samples would give unpaired."""
+    params = list(params)
+    metrics = metrics or metric_columns(runs, params)
+    rows = []
+    variants = list(dict.fromkeys(runs.variant))
+    points = list(dict.fromkeys(runs.point))
+    for point in points:
+        at = runs[runs.point == point]
+        ref = at[at.variant == reference].set_index("replication")
+        for v in variants:
+            g = at[at.variant == v].set_index("replication")
+            if g.empty:
+                continue
+            pvals = {p: g[p].iloc[0] for p in params}
+            common = g.index.intersection(ref.index) if v != reference else pd.Index([])
+            for m in metrics:
+                d = describe(g[m].to_numpy(dtype=float))
+                if d["n"] == 0:
+                    continue
+                row = {"variant": v, "point": point, **pvals, "metric": m, **d, "reference": reference}
+                if len(common):
+                    x = g.loc[common, m].to_numpy(dtype=float)
+                    y = ref.loc[common, m].to_numpy(dtype=float)
+                    diff = describe(x - y)
+                    row.update({f"diff_{k}": val for k, val in diff.items()})
+                    row["unpaired_half_width"] = welch_half_width(x[~np.isnan(x - y)], y[~np.isnan(x - y)])
+                rows.append(row)
+    out = pd.DataFrame(rows)
+    for c in ("diff_n", "diff_mean", "diff_sd", "diff_ci_low", "diff_ci_high", "diff_half_width",
+              "unpaired_half_width"):
+        if c not in out.columns:
+            out[c] = np.nan
+    if "diff_n" in out.columns:
+        out["diff_n"] = out["diff_n"].astype("Int64")
+    return out
+
+
+# --------------------------------------------------------------------------- replications algorithm
+
+
+def look_ahead_at(n: int, look_ahead: int) -> int:
+    """Hoad et al.'s kLimit: `look_ahead` up to 100 replications, look_ahead% of n beyond."""
+    return look_ahead if n <= 100 else int(look_ahead * n / 100)
+
+
+def precision_ratios(values: dict[str, list[float]], target: Target) -> list[float]:
+    """r(n), n = 1..N: the largest (CI half-width / target) over the target metrics, using the first
+    n replications; <= 1 means every metric is precise enough."""
+    n_total = min(len(v) for v in values.values()) if values else 0
+    out = []
+    for n in range(1, n_total + 1):
+        worst = 0.0
+        for xs in values.values():
+            x = np.asarray(xs[:n], dtype=float)
+            x = x[~np.isnan(x)]
+            if len(x) == 0 and n > 1:
+                continue            # a metric undefined in every replication so far: nothing to estimate
+            if len(x) < 2:
+                worst = math.inf
+                break
+            hw = t_half_width(float(x.std(ddof=1)), len(x))
+            if target.relative:
+                mean = abs(float(x.mean()))
+                dev = 0.0 if hw == 0 else (hw / mean if mean > 0 else math.inf)
+            else:
+                dev = hw
+            worst = max(worst, dev / target.half_width)
+        out.append(worst)
+    return out
+
+
+@dataclass
+class Decision:
+    done: bool
+    wanted: int              # replications this cell needs in total (so far)
+    solution: int | None     # Hoad's n* when found
+    met: bool                # target reached (False when stopped by the budget)
+    ratio: float             # r(n) at the replications kept
+
+
+def decide(ratios: list[float], target: Target) -> Decision:
+    """Hoad et al.'s rule on the ratio sequence: done when some n* >= min_replications has
+    r(n*..n*+kLimit) <= 1; else how many replications to ask for next (a function of the
+    results only, never of the executor)."""
+    n_have = len(ratios)
+    n0, cap = target.min_replications, target.max_replications
+    r = lambda n: ratios[n - 1]  # noqa: E731
+    for n in range(n0, n_have + 1):
+        k = look_ahead_at(n, target.look_ahead)
+        if n + k > n_have:
+            break
+        if all(r(j) <= 1.0 for j in range(n, n + k + 1)):
+            return Decision(True, n + k, n, True, r(n + k))
+    if n_have >= cap:
+        return Decision(True, cap, None, False, r(cap) if cap <= n_have and cap >= 1 else math.inf)
+    if n_have < n0:
+        wanted = n0 + look_ahead_at(n0, target.look_ahead)
+    else:
+        c = n_have + 1
+        while c - 1 >= max(n0, 1) and r(c - 1) <= 1.0:
+            c -= 1
+        wanted = c + look_ahead_at(c, target.look_ahead)
+        wanted = max(wanted, n_have + 1)
+    return Decision(False, min(wanted, cap), None, False, r(n_have) if n_have else math.inf)
+
+
+# --------------------------------------------------------------------------- running an experiment
+
+
+@dataclass
+class Outcome:
+    """Everything `batch` computed: tables, per-cell replication counts, bookkeeping."""
+    plan: Plan
+    runs: pd.DataFrame
+    daily: pd.DataFrame
+    waits: pd.DataFrame
+    summary: pd.DataFrame
+    counts: dict[tuple[str, str], int]
+    decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
+    computed: int = 0
+    loaded: int = 0
+    wall_s: float = 0.0
+
+
+def run_experiment(plan: Plan, out: str | Path, *, jobs: int | None = None, scheduler: str | None = None,
+                   dask_workers: int | None = None, progress: bool | None = None, fresh: bool = False,
+                   runner: Callable[[RepTask], dict] = run_rep) -> Outcome:
+    """Run (or resume) every replication the plan needs; checkpoint each as it finishes."""
+    t0 = time.perf_counter()
+    store = Store(Path(out))
+    payloads: dict[str, dict] = {}
+    counter = {"computed": 0, "loaded": 0}
+    exp = plan.experiment
+    cells = plan.cells
+
+    def ensure(wanted: dict[int, int], desc: str) -> None:
+        """Make sure replications 0..wanted[i]-1 of cell i are in `payloads`."""
+        todo: list[RepTask] = []
+        seen = set()
+        order = max(wanted.values(), default=0)
+        for k in range(order):                    # replication-major: an interrupted batch stays balanced
+            for i, cell in enumerate(cells):
+                if k >= wanted.get(i, 0):
+                    continue
+                key = task_key(cell.digest, plan.seed, k)
+                if key in payloads or key in seen:
+                    continue
+                got = None if fresh else store.load(key)
+                if got is not None:
+                    payloads[key] = got
+                    counter["loaded"] += 1
+                else:
+                    seen.add(key)
+                    todo.append(RepTask(key, cell.scenario, plan.seed, k))
+
+        def on_done(i: int, payload: dict) -> None:
+            store.save(todo[i], payload)
+            payloads[todo[i].key] = payload
+            counter["computed"] += 1
+
+        if todo:
+            execute(runner, todo, jobs=jobs, scheduler=scheduler, dask_workers=dask_workers,
+                    progress=progress, desc=desc, on_done=on_done)
+
+    decisions: dict[int, Decision] = {}
+    if exp.replications is not None:
+        counts = {i: exp.replications for i in range(len(cells))}
+        ensure(counts, exp.name)
+    else:
+        target = exp.target
+        counts = {i: 0 for i in range(len(cells))}
+        pending = set(range(len(cells)))
+        rnd = 0
+        while pending:
+            rnd += 1
+            for i in sorted(pending):
+                d = decide(_ratios(plan, cells[i], counts[i], payloads, target), target) if counts[i] else \
+                    decide([], target)
+                if d.done:
+                    decisions[i] = d
+                    counts[i] = d.wanted
+                    pending.discard(i)
+                else:
+                    counts[i] = d.wanted
+            if pending:
+                ensure({i: counts[i] for i in pending}, f"{exp.name} (round {rnd})")
+
+    runs, daily, waits = assemble(plan, counts, payloads)
+    summary = summarise(runs, plan.reference, plan.sweep_params)
+    keyed = {(c.variant, c.point): counts[i] for i, c in enumerate(cells)}
+    return Outcome(plan, runs, daily, waits, summary, keyed,
+                   {(cells[i].variant, cells[i].point): d for i, d in decisions.items()},
+                   counter["computed"], counter["loaded"], time.perf_counter() - t0)
+
+
+def _ratios(plan: Plan, cell: Cell, n: int, payloads: dict, target: Target) -> list[float]:
+    values: dict[str, list[float]] = {m: [] for m in target.metrics}
+    for k in range(n):
+        metrics = payloads[task_key(cell.digest, plan.seed, k)]["metrics"]
+        for m in target.metrics:
+            v = metrics.get(m)
+            values[m].append(math.nan if v is None else float(v))
+    return precision_ratios(values, target)
+
+
+def assemble(plan: Plan, counts: dict[int, int], payloads: dict[str, dict]
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The result tables in a fixed order (variant, point, replication): never completion order."""
+    rows, daily, waits = [], [], []
+    for i, cell in enumerate(plan.cells):
+        pvals = {p: _cell_value(v) for p, v in cell.params}
+        for k in range(counts[i]):
+            payload = payloads[task_key(cell.digest, plan.seed, k)]
+            ident = {"variant": cell.variant, "point": cell.point}
+            rows.append({**ident, **pvals, "replication": k, "seed": plan.seed, **payload["metrics"]})
+            d = payload["daily"]
+            daily.append(d.assign(**ident, replication=k)[["variant", "point", "replication", *d.columns]])
+            if payload.get("waits") is not None:
+                w = payload["waits"]
+                waits.append(w.assign(**ident, replication=k)[["variant", "point", "replication", *w.columns]])
+    runs = pd.DataFrame(rows)
+    daily_df = pd.concat(daily, ignore_index=True) if daily else pd.DataFrame()
+    waits_df = pd.concat(waits, ignore_index=True) if waits else pd.DataFrame()
+    for c in ("segment", "habit", "status"):
+        if c in waits_df.columns:
+            waits_df[c] = waits_df[c].astype(str).astype("category")
+    return runs, daily_df, waits_df
+
+
+def _cell_value(v: Any) -> Any:
+    return _jsonish(v) if isinstance(v, (list, tuple, dict)) else v
+
+
+# --------------------------------------------------------------------------- results folder
+
+
+def write_results(outcome: Outcome, out: str | Path, executor: dict, started: dt.datetime) -> list[str]:
+    out = Path(out)
+    o = outcome
+    write_parquet(out / "replications.parquet", o.runs)
+    write_csv(out / "replications.csv", o.runs)
+    write_parquet(out / "daily.parquet", o.daily)
+    if not o.waits.empty:
+        write_parquet(out / "waits.parquet", o.waits)
+    write_csv(out / "summary.csv", o.summary)
+    files = ["replications.parquet", "replications.csv", "daily.parquet"] + \
+        (["waits.parquet"] if not o.waits.empty else []) + ["summary.csv", "manifest.json"]
+    write_json(out / "manifest.json", manifest(o, executor, started, files))
+    return files
+
+
+def manifest(o: Outcome, executor: dict, started: dt.datetime, files: list[str]) -> dict:
+    plan = o.plan
+    exp = plan.experiment
+    commit, dirty = git_state(Path(__file__).resolve().parents[1])
+    cells = []
+    for c in plan.cells:
+        n = o.counts[(c.variant, c.point)]
+        entry = {"variant": c.variant, "point": c.point, "params": {p: v for p, v in c.params},
+                 "digest": c.digest, "replications": n,
+                 "keys": [task_key(c.digest, plan.seed, k) for k in range(n)]}
+        d = o.decisions.get((c.variant, c.point))
+        if d is not None:
+            entry["target"] = {"met": d.met, "hoad_n": d.solution, "precision_ratio": _finite(d.ratio)}
+        entry["scenario"] = c.scenario.to_dict()
+        cells.append(entry)
+    from . import __version__
+    return {
+        "experiment": {"name": exp.name, "description": exp.description, "file": str(plan.path),
+                       "resolved": exp.model_dump(mode="json")},
+        "seed": plan.seed,
+        "seeding": "replication k of every cell runs sim.run(scenario, seed, replication=k): common "
+                   "random numbers across variants and sweep points",
+        "reference": plan.reference,
+        "variants": plan.variants,
+        "sweep": {p: [_cell_value(v) for v in vals] for p, vals in exp.sweep.items()},
+        "labels": dict(exp.labels),
+        "points": [label for label, _ in plan.points],
+        "replications_mode": "fixed" if exp.replications is not None else "target",
+        "confidence": CONFIDENCE,
+        "cells": cells,
+        "tasks": {"total": int(sum(o.counts.values())), "computed": o.computed, "from_checkpoints": o.loaded},
+        "package": {"name": "slotsim", "version": __version__, "git_commit": commit, "git_dirty": dirty},
+        "versions": versions(),
+        "executor": executor,
+        "started": started.isoformat(timespec="seconds"),
+        "wall_time_s": round(o.wall_s, 3),
+        "files": files,
+    }
+
+
+def _finite(x: float) -> float | None:
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+def versions() -> dict[str, str]:
+    import pyarrow
+    import scipy
+    import simpy
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "simpy": simpy.__version__,
+            "pandas": pd.__version__, "scipy": scipy.__version__, "pyarrow": pyarrow.__version__,
+            "platform": platform.platform()}
+
+
+def git_state(folder: Path) -> tuple[str | None, bool | None]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    try:
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        dirty = None
+    return commit, dirty
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def executor_info(jobs: int | None, scheduler: str | None, dask_workers: int | None) -> dict:
+    if scheduler:
+        return {"kind": "dask", "scheduler": scheduler}
+    if dask_workers:
+        return {"kind": "dask-local", "workers": dask_workers}
+    n = jobs or default_jobs()
+    return {"kind": "sequential" if n <= 1 else "process-pool", "jobs": n}
+
+
+def describe_plan(plan: Plan) -> str:
+    exp = plan.experiment
+    reps = (f"{exp.replications} replication(s) per cell" if exp.replications is not None else
+            f"replications chosen by the target ({exp.target.min_replications}-{exp.target.max_replications} "
+            f"per cell)")
+    lines = [f"{exp.name}: {len(plan.variants)} variant(s) x {len(plan.points)} point(s) = "
+             f"{len(plan.cells)} cell(s), {reps}, seed {plan.seed}, reference {plan.reference}"]
+    for c in plan.cells:
+        lines.append(f"  {c.variant:<22} {c.point:<40} scenario {c.digest}")
+    return "\n".join(lines)
+
+
+def headline_table(summary: pd.DataFrame, metrics=HEADLINE) -> str:
+    if summary.empty:
+        return ""
+    s = summary[summary.metric.isin(metrics)]
+    lines = []
+    for point in dict.fromkeys(s.point):
+        at = s[s.point == point]
+        if point != BASE_POINT:
+            lines.append(f"[{point}]")
+        variants = list(dict.fromkeys(at.variant))
+        cells = {(r.variant, r.metric): r for r in at.itertuples()}
+        ms = [m for m in metrics if any((v, m) in cells for v in variants)]
+        header = ["metric"] + variants
+        body = []
+        for m in ms:
+            row = [m]
+            for v in variants:
+                r = cells.get((v, m))
+                row.append("" if r is None else fmt_ci(r.mean, r.half_width))
+            body.append(row)
+        widths = [max(len(x[i]) for x in body + [header]) for i in range(len(header))]
+        for r in [header] + body:
+            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+                                   enumerate(zip(r, widths))))
+    return "\n".join(lines)
+
+
+def fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:,.2f}M"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def fmt_ci(mean: float, hw: float) -> str:
+    return fmt(mean) + ("" if hw is None or math.isnan(hw) else f" ±{fmt(hw)}")
+
+
+def cmd_batch(args) -> int:
+    from .cli import BadInput, EXIT_OK
+
+    problems = []
+    if args.jobs is not None and args.jobs < 1:
+        problems.append("--jobs: must be at least 1")
+    if args.dask_local is not None and args.dask_local < 1:
+        problems.append("--dask-local: must be at least 1 worker")
+    if args.scheduler and args.dask_local:
+        problems.append("--scheduler and --dask-local: give one of them")
+    if args.scheduler and "://" not in args.scheduler:
+        problems.append(f"--scheduler {args.scheduler!r}: expected an address like tcp://host:8786")
+    if problems:
+        raise BadInput(*problems)
+    plan = load_experiment(args.experiment)
+    out = Path(args.out) if args.out else Path("results") / plan.experiment.name
+    if args.dry_run:
+        print(describe_plan(plan))
+        return EXIT_OK
+    # Before any simulation: the results folder and its checkpoint folder must accept files.
+    for folder in (out, out / RUNS_DIR):
+        if msg := check_writable(folder):
+            raise BadInput(f"--out: {msg}")
+    executor = executor_info(args.jobs, args.scheduler, args.dask_local)
+    started = dt.datetime.now(dt.timezone.utc)
+    print(describe_plan(plan).splitlines()[0], file=sys.stderr)
+    try:
+        outcome = run_experiment(plan, out, jobs=args.jobs, scheduler=args.scheduler,
+                                 dask_workers=args.dask_local, progress=False if args.no_progress else None,
+                                 fresh=args.fresh)
+    except KeyboardInterrupt:
+        saved = len(list((out / RUNS_DIR).glob("*.pkl")))
+        print(f"interrupted: finished replications are kept in {out / RUNS_DIR} ({saved} files); "
+              f"run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception:
+        print(f"batch stopped by an error; finished replications are kept in {out / RUNS_DIR}: "
+              f"run the same command again to resume", file=sys.stderr)
+        raise
+    write_results(outcome, out, executor, started)
+    print(headline_table(outcome.summary))
+    missed = [f"{v} @ {p}" for (v, p), d in outcome.decisions.items() if not d.met]
+    if missed:
+        print(f"target precision not reached within max_replications for: {', '.join(missed)}",
+              file=sys.stderr)
+    print(f"wrote {out}/: {int(outcome.runs.shape[0])} replications ({outcome.computed} run now, "
+          f"{outcome.loaded} from checkpoints) in {outcome.wall_s:.1f} s; next: slotsim report {out}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("batch", help="run an experiment file (variants x sweep x replications) and store "
+                       "its results; resumes an interrupted run")
+    p.add_argument("experiment", help="experiment YAML file (scenarios/experiments/*.yaml)")
+    p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: all cores; "
+                   "1 = in this process)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    p.add_argument("--dask-local", type=int, metavar="N", default=None,
+                   help="start a local Dask cluster of N workers")
+    p.add_argument("--out", metavar="DIR", help="results folder (default: results/<experiment name>)")
+    p.add_argument("--fresh", action="store_true", help="ignore saved replications and run everything again")
+    p.add_argument("--dry-run", action="store_true", help="print the cells and exit without simulating")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_batch)
