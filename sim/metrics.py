@@ -56,6 +56,7 @@ def applicant_frame(m: Model) -> pd.DataFrame:
         "checks_per_day": p.check_rate,
         "latest_day": p.latest_day,
         "status": status,
+        "slot": slot,
         "appointment_day": appt_day,
         # appointments are at midday of their day
         "wait_days": appt_day + 0.5 - p.arrival,
@@ -115,7 +116,8 @@ def compute_metrics(m: Model, apps: pd.DataFrame, slots: pd.DataFrame, daily: pd
     waits = a.wait_days[served].to_numpy()
     sales = apps[(apps.reseller >= 0) & (apps.served_at_day >= w0)]
     revenue = float(sales.price_paid_eur.sum())
-    fee_in_price = fee if m.policy.friction.prepaid else 0.0
+    # Where the reseller prepaid the fee, part of the price is the fee itself, not rent.
+    fee_in_price = np.where(slots.prepaid.to_numpy()[sales.slot.to_numpy()], fee, 0.0) if len(sales) else 0.0
     dwin = daily[(daily.day >= w0) & (daily.day < end)]
     cost = sum(r.cost for r in m.resellers)
     # Costs over the whole run scaled to the window: costs are spread evenly enough for a summary.

@@ -24,10 +24,8 @@ import csv
 import io
 import json
 import math
-import os
 import platform
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
