@@ -75,13 +75,14 @@ scenarios = shipped()
 # --------------------------------------------------------------------------- 1. starting point
 
 sb = st.sidebar
-sb.header("1. Starting point")
-choice = sb.selectbox("Situation to start from", list(scenarios), key="base_choice",
-                      format_func=lambda f: scenarios[f].description,
-                      help="The shipped scenarios of slotsim, described in one sentence each.")
-upload = sb.file_uploader("…or upload a scenario file (YAML)", type=["yaml", "yml"], key="upload",
-                          help="A scenario file as `slotsim run` reads it, for example one exported by "
-                               "this app. It replaces the choice above while it is loaded.")
+st.subheader("1. Starting point")
+pick_col, upload_col = st.columns([3, 2])
+choice = pick_col.selectbox("Situation to start from", list(scenarios), key="base_choice",
+                            format_func=lambda f: scenarios[f].description,
+                            help="The shipped scenarios of slotsim, described in one sentence each.")
+upload = upload_col.file_uploader("…or upload a scenario file (YAML)", type=["yaml", "yml"], key="upload",
+                                  help="A scenario file as `slotsim run` reads it, for example one exported "
+                                       "by this app. It replaces the choice on the left while it is loaded.")
 
 base, base_id, upload_error = A.for_app(scenarios[choice]), f"file:{choice}", None
 if upload is not None:
@@ -94,7 +95,7 @@ if upload_error is not None:
     show_errors(f"Your file `{upload.name}` cannot be used; the app goes on with the situation chosen on "
                 f"the left. What to fix:", upload_error)
 elif upload is not None:
-    sb.success(f"Using your file: {base.description or base.name}")
+    st.success(f"Using your file: {base.description or base.name}")
 
 if st.session_state.get("base_id") != base_id:
     # A new starting point: every widget shows its values (set before the widgets are drawn).
@@ -105,12 +106,15 @@ st.session_state.setdefault("schemes", list(PRESETS))
 st.session_state.setdefault("replications", 1)
 st.session_state.setdefault("fair_days", 14)
 
+notes = []
 if base_id.startswith("file:") and scenarios[choice].run.days > base.run.days:
-    sb.caption(f"The app starts this scenario at {base.run.days} days (the file has "
-               f"{scenarios[choice].run.days}) so that comparing all {len(PRESETS)} schemes takes about a "
-               f"minute; set *Simulated days* below for the full length.")
+    notes.append(f"The app starts this scenario at **{base.run.days} days** (the file has "
+                 f"{scenarios[choice].run.days}) so that comparing all {len(PRESETS)} schemes takes about a "
+                 f"minute; set *Simulated days* on the left for the full length.")
 if base.timeline:
-    sb.info("This scenario changes policy during the run: " + A.timeline_text(base) + ".")
+    notes.append("This scenario changes policy during the run: " + A.timeline_text(base) + ".")
+notes.append("Adjust the situation in the panel on the left (units and sources in each ⓘ).")
+st.caption(" ".join(notes))
 
 
 # --------------------------------------------------------------------------- 2. parameters
@@ -130,10 +134,11 @@ def slider(container, key: str, disabled: bool = False):
 
 
 sb.header("2. Adjust the situation")
+sb.caption("Every change applies to all the schemes compared.")
 with sb.expander("Centre and demand", expanded=True):
     number(st, "capacity")
     number(st, "applicants_per_year")
-with sb.expander("Season and length of the run"):
+with sb.expander("Season and length of the run", expanded=True):
     st.date_input("First simulated day", key="start_date", help=A.sentence(
         A.field_help("run.start_date"), "Demand follows the month: the summer (June-August) is the peak."),
         min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 12, 31))
@@ -183,28 +188,31 @@ except ScenarioError as e:
 
 # --------------------------------------------------------------------------- 3. comparison
 
-sb.header("3. Compare schemes")
-sb.multiselect("Schemes to compare", list(PRESETS), key="schemes", format_func=A.LABELS.get,
-               help="Each scheme is applied to the situation above; see *What the schemes are* below.")
-sb.checkbox("Also run your scenario as edited (its own scheme, defences and timeline)", key="own")
-sb.number_input("Replications (1-10)", min_value=1, max_value=10, step=1, key="replications",
-                help="Independent repetitions with other random applicants; with 2 or more the results "
-                     "get 95% confidence intervals.")
-number(sb, "seed")
+st.subheader("3. Compare schemes on the same applicants")
+schemes_col, reps_col, seed_col = st.columns([6, 1, 1])
+schemes_col.multiselect("Schemes to compare", list(PRESETS), key="schemes", format_func=A.LABELS.get,
+                        help="Each scheme is applied to the situation on the left; see *What the schemes "
+                             "are* at the bottom of the page.")
+reps_col.number_input("Replications", min_value=1, max_value=10, step=1, key="replications",
+                      help="1 to 10 independent repetitions with other random applicants; with 2 or more "
+                           "the results get 95% confidence intervals.")
+number(seed_col, "seed")
+st.checkbox("Also run your scenario as edited (its own scheme, defences and policy switches)", key="own")
 
 n_variants = len(st.session_state.schemes) + bool(st.session_state.own)
 n_runs = n_variants * int(st.session_state.replications)
 key = None
+button_col, estimate_col = st.columns([1, 3], vertical_alignment="center")
 if edited is not None and n_variants:
     key = A.comparison_key(edited, st.session_state.schemes, st.session_state.own, edited.run.seed,
                            st.session_state.replications)
     est = n_runs * edited.run.days * max(edited.demand.applicants_per_year, 1_000) / 220_000 * SECONDS_PER_RUN_DAY
-    sb.caption(f"{n_runs} simulation(s), run one after another: about {est:.0f} s on a typical laptop "
-               f"(fewer days or replications run faster).")
+    estimate_col.caption(f"{n_runs} simulation(s), run one after another: about {max(est, 1):.0f} s "
+                         f"(fewer days, schemes or replications run faster).")
 elif n_variants == 0:
-    sb.warning("Choose at least one scheme to compare.")
-run_clicked = sb.button("Run the comparison", type="primary", key="run", disabled=key is None,
-                        width="stretch")
+    estimate_col.warning("Choose at least one scheme to compare.")
+run_clicked = button_col.button("Run the comparison", type="primary", key="run", disabled=key is None,
+                                width="stretch")
 
 if run_clicked and key is not None:
     cached = store_get(key)
@@ -251,7 +259,7 @@ def chart(col, title: str, name: str, build, *args, caption: str = ""):
 
 
 if c is None:
-    st.info("No results yet. Adjust the situation on the left if you wish, then press **Run the comparison**. "
+    st.info("No results yet: press **Run the comparison**. "
             f"The default compares all {len(PRESETS)} schemes once (about a minute).")
 else:
     if key != c.key:

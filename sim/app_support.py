@@ -22,7 +22,6 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
 from .presets import DESCRIPTIONS, PRESETS, apply_preset
 from .scenario import SEGMENTS, Scenario, ScenarioError, deep_merge, parse_scenario, resolve_extends
@@ -487,6 +486,8 @@ MEASURES = {  # metric -> (column title, factor to display units, unit)
 
 def ci_halfwidth(x: pd.Series) -> float:
     """95% confidence half-width of the mean (Student t), NaN with fewer than 2 values."""
+    from scipy import stats  # imported here: scipy.stats takes a second to import
+
     x = x.dropna().astype(float)
     n = len(x)
     if n < 2:

@@ -176,7 +176,6 @@ class Model:
         self.rng_b = self.streams["race.bots"]
         self.rng_d = self.streams["draws"]
         self.rng_r = self.streams["releases"]
-        self.rng_res = self.streams["resellers"]
         self.day_counters = DailyCounters()
         self.daily: list[dict] = []
         self.reviews: list[dict] = []
@@ -432,6 +431,8 @@ class Model:
         """Slot `slot` now belongs to applicant i (directly or through reseller via_reseller)."""
         self.s_state[slot] = S_BOOKED
         self.s_holder[slot] = i
+        if self.policy.friction.prepaid or self.s_pool[slot] == DRAW:
+            self.s_prepaid[slot] = True  # the fee is paid to confirm: prepaid booking or a draw win
         if math.isnan(self.s_booked_t[slot]):
             self.s_booked_t[slot] = self.env.now
         self.appt_slot[i] = slot
@@ -631,7 +632,8 @@ class Model:
             # lower it when stock goes unsold.
             demand = int(np.count_nonzero(self.wtp[buyers] >= r.price)) if len(buyers) else 0
             demand += r.sold_yesterday  # those already served at this price wanted it too
-            excess = (demand - self._fleet_capacity(r) - UNSOLD_WEIGHT * r.unsold_yesterday) / cap
+            supply = min(self._fleet_capacity(r), cap)  # a fleet cannot book more than the centre has
+            excess = (demand - supply - UNSOLD_WEIGHT * r.unsold_yesterday) / cap
             r.unsold_yesterday = r.sold_yesterday = 0
             p = r.p
             r.price = float(np.clip(r.price * (1.0 + p.price_elasticity * math.tanh(excess)),
@@ -830,8 +832,12 @@ class Model:
         self.policy = new
         if new.enrolled == old.enrolled:
             return
-        for i in self.pool.everyone():
-            if self.segment[i] in new.enrolled:
+        # Everyone waiting in a newly enrolled segment registers, including those who had given
+        # up on the site; people mid-attempt are routed when their attempt ends.
+        lo, hi = self.lo, self.n_arrived
+        waiting = lo + np.flatnonzero(self.st_np[lo:hi] == WAITING)
+        for i in waiting.tolist():
+            if self.segment[i] in new.enrolled and self.mode[i] in (SEARCHING, GAVE_UP_SITE, IDLE):
                 self._leave_site(i, IDLE)
                 self._register(i)
         for i in list(self.registry.items):

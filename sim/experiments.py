@@ -247,7 +247,8 @@ def resolve(exp: Experiment, path: Path) -> Plan:
             continue
         data, errs = set_paths(data, v.overrides)
         errors.extend(f"{where}.overrides.{m}" for m in errs)
-        variant_data[name] = data
+        if not errs:
+            variant_data[name] = data
 
     points: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
     if exp.sweep:
@@ -259,14 +260,29 @@ def resolve(exp: Experiment, path: Path) -> Plan:
         points.append((BASE_POINT, ()))
 
     cells: list[Cell] = []
+    sweep_errors: dict[tuple[str, str], list[str]] = {}
+    valid = [name for name, data in variant_data.items()
+             if not exp.sweep or _parse(data, f"variants.{name}", errors) is not None]
     for name, data in variant_data.items():
+        if name not in valid:
+            continue                         # the variant itself is wrong: say it once, not per point
         for label, params in points:
             d, errs = set_paths(data, dict(params))
-            where = f"variants.{name}" + (f" at sweep point {label}" if params else "")
-            errors.extend(f"{where}: {m}" for m in errs)
-            sc = _parse(d, where, errors)
+            if params:
+                try:
+                    sc = parse_scenario(d) if not errs else None
+                except ScenarioError as e:
+                    errs = e.messages
+                    sc = None
+                for m in errs:
+                    sweep_errors.setdefault((label, m), []).append(name)
+            else:
+                sc = _parse(d, f"variants.{name}", errors)
             if sc is not None:
                 cells.append(Cell(name, label, params, sc))
+    for (label, m), names in sweep_errors.items():
+        who = "" if len(names) == len(valid) else f" (variant {', '.join(names)})"
+        errors.append(f"sweep point {label}{who}: {m}")
     if errors:
         raise ScenarioError(list(dict.fromkeys(errors)), str(path))
     seed = exp.seed if exp.seed is not None else base_sc.run.seed if base_sc is not None else 1
@@ -302,7 +318,7 @@ def set_paths(data: dict, values: dict[str, Any]) -> tuple[dict, list[str]]:
             here = ".".join(parts[: i + 1])
             if isinstance(node, list):
                 if not p.isdigit() or int(p) >= len(node):
-                    errors.append(f"{path}: {here} has no item {p!r}")
+                    errors.append(f"{path}: {'.'.join(parts[:i]) or '(top level)'} has no item {p!r}")
                     ok = False
                     break
                 node = node[int(p)]

@@ -169,7 +169,8 @@ class Reseller(Strict):
     review_days: int = Field(7, ge=1, description="days between two profit reviews")
     growth_rate: NonNeg = Field(0.25, description="largest relative fleet change at one review [EST]")
     target_sell_through: Prob = Field(
-        0.85, description="share of booked slots sold below which a speculative fleet shrinks [EST]")
+        0.75, description="share of booked slots sold below which a speculative fleet shrinks "
+        "([EST]: about a quarter of speculative stock goes unsold)")
     max_bots: int = Field(2000, ge=0, description="fleet size cap")
     fake_registrations_per_bot: NonNeg = Field(
         1.0, description="fake or duplicate identities registered per bot under random allocation [EST]")
