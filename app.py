@@ -113,7 +113,7 @@ if base_id.startswith("file:") and scenarios[choice].run.days > base.run.days:
                  f"minute; set *Simulated days* on the left for the full length.")
 if base.timeline:
     notes.append("This scenario changes policy during the run: " + A.timeline_text(base) + ".")
-notes.append("Adjust the situation in the panel on the left (units and sources in each ⓘ).")
+notes.append("Adjust the situation in the panel on the left; the question-mark icons give units and sources.")
 st.caption(" ".join(notes))
 
 
@@ -249,13 +249,14 @@ def chart_png(name: str, build, *args) -> bytes:
     return charts[k]
 
 
-def chart(col, title: str, name: str, build, *args, caption: str = ""):
+def chart(title: str, name: str, build, *args, caption: str = ""):
     png = chart_png(name, build, *args)
-    col.image(png, width="stretch")
-    if caption:
-        col.caption(caption)
-    col.download_button(f"Download “{title}” (PNG)", png, file_name=f"slotsim_{name}.png", mime="image/png",
-                        key=f"png_{name}", on_click="ignore")
+    st.image(png, width="stretch")
+    text_col, button_col = st.columns([4, 1], vertical_alignment="center")
+    text_col.caption(caption)
+    button_col.download_button(f"{title} (PNG)", png, file_name=f"slotsim_{name.split('_')[0]}.png",
+                               mime="image/png", key=f"png_{name.split('_')[0]}", on_click="ignore",
+                               icon=":material/download:", width="stretch")
 
 
 if c is None:
@@ -268,35 +269,35 @@ else:
     st.header("The answer")
     st.markdown(A.headline(c))
     st.caption(A.caveat(c) + f" Computed in {c.seconds:.0f} s; seed {c.seed}.")
-    table = A.summary_table(c)
+    table = A.display_table(c)
     fmt = {}
-    for col_name in table.columns:
-        if "EUR" in col_name:
-            fmt[col_name] = st.column_config.NumberColumn(col_name, format="€ %.0f")
+    for metric, (title, _, unit) in A.MEASURES.items():
+        if c.replications > 1:
+            fmt[title] = st.column_config.TextColumn(title, help=A.MEASURE_HELP[metric] + " ± 95% CI.")
         else:
-            fmt[col_name] = st.column_config.NumberColumn(col_name, format="%.1f")
+            fmt[title] = st.column_config.NumberColumn(title, help=A.MEASURE_HELP[metric],
+                                                       format="€ %.0f" if unit == "EUR" else "%.1f")
     st.dataframe(table, column_config=fmt, key="results_table")
 
     st.header("Why: the details")
-    left, right = st.columns(2)
-    chart(left, "What happened to the slots", "outcomes", A.fig_outcomes,
+    chart("What happened to the slots", "outcomes", A.fig_outcomes,
           caption="Every released slot ends in exactly one of these outcomes (measured days only).")
-    chart(right, "Waiting times", "waits", A.fig_waits,
+    chart("Waiting times", "waits", A.fig_waits,
           caption="Each curve: the share of served applicants who had their appointment within the number "
                   "of days on the horizontal axis, counted from the day they needed one.")
-    left, right = st.columns(2)
-    chart(left, "Bot activity and prices", "activity", A.fig_activity,
-          caption="Mean over replications; the band shows the lowest and highest replication. The dashed "
-                  "line marks a policy switch of a timeline; the grey band the warm-up, left out of the table.")
-    with right:
-        days = st.slider("Fairness: served within how many days?", 1, 90, key="fair_days",
-                         help="Changing this redraws the chart from the stored results; nothing is re-run.")
-    chart(right, "Fairness", f"fairness_{days}", A.fig_fairness, int(days),
+    chart("Bot activity and prices", "activity", A.fig_activity,
+          caption="Mean over replications" + (" (the band spans the lowest and highest replication)"
+                                              if c.replications > 1 else "")
+          + ". A dashed line marks a policy switch of a timeline; the grey band is the warm-up, left out of "
+            "the table.")
+    days = st.slider("Fairness: share served within how many days?", 1, 90, key="fair_days",
+                     help="Changing this redraws the chart from the stored results; nothing is re-run.")
+    chart("Fairness", f"fairness_{days}", A.fig_fairness, int(days),
           caption="Does checking the site often beat checking it rarely? Bars are the share of all applicants "
                   "(served or not) who got an appointment within the chosen number of days."
                   + (" Whiskers: 95% confidence intervals." if c.replications > 1 else ""))
 
-    st.header("Take it with you")
+    st.header("Downloads")
     d1, d2, d3 = st.columns(3)
     if edited is not None:
         d1.download_button("Scenario as edited (YAML)", A.yaml_bytes(edited), file_name=f"{edited.name}.yaml",
@@ -308,8 +309,10 @@ else:
                        file_name=f"{pick}.yaml", mime="application/x-yaml", key="dl_variant_yaml",
                        on_click="ignore", help=f"`slotsim run {pick}.yaml --seed {c.seed} --json` reproduces "
                                                "replication 1 of this column.")
-    d3.download_button("Results, one row per scheme and replication (CSV)", A.results_csv(c),
-                       file_name="slotsim_comparison.csv", mime="text/csv", key="dl_csv", on_click="ignore")
+    d3.download_button("Results (CSV)", A.results_csv(c), file_name="slotsim_comparison.csv", mime="text/csv",
+                       key="dl_csv", on_click="ignore",
+                       help="Every measure of every scheme and replication, one row each (as `slotsim compare "
+                            "--out` writes).")
 
     with st.expander("All measures (means over replications)"):
         from sim.compare import summarise

@@ -475,11 +475,11 @@ def _summarise_applicants(sc: Scenario, apps: pd.DataFrame) -> tuple[pd.DataFram
 # --------------------------------------------------------------------------- the answer
 
 MEASURES = {  # metric -> (column title, factor to display units, unit)
-    "share_captured_by_bots": ("Slots captured by bots (%)", 100.0, "%"),
-    "share_via_reseller": ("Appointments via resellers (%)", 100.0, "%"),
+    "share_captured_by_bots": ("Slots taken by bots (%)", 100.0, "%"),
+    "share_via_reseller": ("Bought from resellers (%)", 100.0, "%"),
     "wait_days_p50": ("Median wait (days)", 1.0, "days"),
-    "wait_days_p90": ("90th-percentile wait (days)", 1.0, "days"),
-    "abandon_rate": ("Gave up, never served (%)", 100.0, "%"),
+    "wait_days_p90": ("90% served within (days)", 1.0, "days"),
+    "abandon_rate": ("Gave up (%)", 100.0, "%"),
     "reseller_revenue_eur": ("Paid to resellers (EUR)", 1.0, "EUR"),
 }
 
@@ -507,6 +507,30 @@ def summary_table(c: Comparison) -> pd.DataFrame:
                 row[f"{title} ±"] = ci_halfwidth(g[m]) * factor
         out.append(row)
     return pd.DataFrame(out).set_index("Scheme")
+
+
+MEASURE_HELP = {
+    "share_captured_by_bots": "Share of the released slots first booked by a bot (or won by a reseller's fake "
+                              "registration in a draw).",
+    "share_via_reseller": "Share of the attended appointments that the applicant bought from a reseller.",
+    "wait_days_p50": "Half of the served applicants had their appointment within this many days of needing one.",
+    "wait_days_p90": "Nine in ten served applicants had their appointment within this many days.",
+    "abandon_rate": "Share of applicants who were never served before their travel date.",
+    "reseller_revenue_eur": "Money applicants paid to resellers over the measured days (EUR).",
+}
+
+
+def display_table(c: Comparison) -> pd.DataFrame:
+    """The summary as shown: numbers with one replication, 'mean ± half-width' text with several."""
+    t = summary_table(c)
+    if c.replications == 1:
+        return t
+    out = pd.DataFrame(index=t.index)
+    for m, (title, _, unit) in MEASURES.items():
+        digits = 0 if unit == "EUR" else 1
+        out[title] = [f"{x:,.{digits}f} ± {h:,.{digits}f}" if math.isfinite(h) else f"{x:,.{digits}f}"
+                      for x, h in zip(t[title], t[f"{title} ±"])]
+    return out
 
 
 def ranking(c: Comparison) -> pd.Series:
@@ -600,7 +624,7 @@ def fig_outcomes(c: Comparison):
     import matplotlib.pyplot as plt
 
     shares = outcome_shares(c).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.55 * len(shares) + 1.8))
+    fig, ax = plt.subplots(figsize=(11, 0.5 * len(shares) + 1.9))
     left = np.zeros(len(shares))
     for _, label, colour in OUTCOME_PARTS:
         vals = shares[label].fillna(0).to_numpy() * 100
@@ -612,8 +636,8 @@ def fig_outcomes(c: Comparison):
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of released slots (%)")
     ax.set_title("What happened to the appointment slots")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.02 * max(0, 6 - len(shares))), ncol=2,
-              fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2 - 0.03 * max(0, 6 - len(shares))), ncol=3,
+              fontsize=9, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
@@ -623,7 +647,7 @@ def fig_waits(c: Comparison):
     """Distribution of waits of served applicants (need to appointment), one curve per scheme."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    fig, ax = plt.subplots(figsize=(11, 4.4))
     col = _colours(c)
     q = c.wait_quantiles
     for v in c.variants:
@@ -636,7 +660,7 @@ def fig_waits(c: Comparison):
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.set_title("Waiting times: the further left, the shorter the waits")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
@@ -647,7 +671,7 @@ def fig_activity(c: Comparison):
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.2), sharex=True)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6.2), sharex=True)
     col = _colours(c)
     d = c.daily.copy()
     d["date"] = pd.to_datetime(d["date"])
@@ -690,19 +714,18 @@ def fig_activity(c: Comparison):
     if math.isfinite(lowest):
         ax1.set_yscale("log")
         ax1.set_ylim(bottom=max(lowest / 3, 0.5))
-        ax1.legend(fontsize=8, loc="lower left", ncol=2, framealpha=0.9)
     else:
         ax1.text(0.5, 0.5, "no bot activity in this comparison", transform=ax1.transAxes, ha="center")
-    if ax2.lines:
-        ax2.legend(fontsize=8, loc="best", ncol=2, framealpha=0.9)
-    else:
+    if not ax2.lines:
         ax2.text(0.5, 0.5, "no appointment was sold by a reseller", transform=ax2.transAxes, ha="center")
+    handles = [plt.Line2D([], [], color=col[v], lw=2) for v in c.variants]
+    fig.legend(handles, [c.label(v) for v in c.variants], loc="center right", fontsize=9, frameon=False)
     ax1.set_ylabel("bot requests per day (log scale)")
     ax1.set_title("Bot activity: requests per day, the figure a provider sees in its logs")
     ax2.set_ylabel("EUR per appointment")
     ax2.set_title("Price paid to resellers (weekly mean of sales)")
     ax2.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.76, 1))
     return fig
 
 

@@ -41,9 +41,9 @@ FCFS, DRAW = 0, 1
 TAKEN_BY_NOBODY, TAKEN_BY_HUMAN, TAKEN_BY_BOT, TAKEN_BY_DRAW, TAKEN_BY_RESELLER_DRAW = 0, 1, 2, 3, 4
 # slot outcomes
 OUTCOMES = ("pending", "attended_direct", "attended_via_reseller", "wasted_no_show", "wasted_unsold",
-            "wasted_unbooked", "wasted_unpaid", "wasted_order_unfilled")
+            "wasted_unbooked", "wasted_unpaid")
 (PENDING, ATTENDED_DIRECT, ATTENDED_RESELLER, WASTED_NO_SHOW, WASTED_UNSOLD, WASTED_UNBOOKED,
- WASTED_UNPAID, WASTED_UNFILLED) = range(len(OUTCOMES))
+ WASTED_UNPAID) = range(len(OUTCOMES))
 # slot holding state
 S_FREE, S_BOOKED, S_INVENTORY, S_OFFERED = 0, 1, 2, 3
 

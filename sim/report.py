@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -137,9 +138,9 @@ def save(fig, folder: Path, stem: str) -> list[str]:
 def fig_outcomes(r: Results, folder: Path) -> str:
     plt = _setup()
     n_pts = len(r.points)
-    cols = min(n_pts, 3)
+    cols = n_pts if n_pts <= 4 else 3
     rows = math.ceil(n_pts / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(5.5, 0.9 * len(r.variants) * cols + 1.5), 3.6 * rows + 0.6),
+    fig, axes = plt.subplots(rows, cols, figsize=(max(6.5, 0.85 * len(r.variants) * cols + 1.5), 3.6 * rows + 0.6),
                              squeeze=False, sharey=True)
     for ax in axes.flat[n_pts:]:
         ax.set_visible(False)
@@ -166,11 +167,12 @@ def fig_outcomes(r: Results, folder: Path) -> str:
                     ax.text(xi - 0.04, b + m / 2, f"{m:.0%}", ha="center", va="center", fontsize=7.5)
             bottom = top
         ax.set_xticks(x, r.variants, rotation=30, ha="right")
-        ax.set_ylim(0, 1.08)
-        ax.set_ylabel("share of released slots")
+        ax.set_ylim(0, 1.04)
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:.0%}"))
         ax.set_title(point if point != BASE_POINT else "", fontsize=8.5)
         ax.grid(axis="x", visible=False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of released slots")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles[::-1], labels[::-1], loc="upper center", ncol=3, frameon=False,
                bbox_to_anchor=(0.5, 1.0 - 0.02 / rows))
@@ -341,7 +343,7 @@ def fig_sweep(r: Results, folder: Path, metrics=SWEEP_METRICS) -> list[str]:
     metrics = [m for m in metrics if m in set(r.summary.metric)]
     cols = 2 if len(metrics) > 1 else 1
     rows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.4 * cols, 3.7 * rows), squeeze=False)
     for ax in axes.flat[len(metrics):]:
         ax.set_visible(False)
     values = list(r.sweep[xp])
@@ -368,17 +370,17 @@ def fig_sweep(r: Results, folder: Path, metrics=SWEEP_METRICS) -> list[str]:
         title, unit = LABELS.get(m, (m, ""))
         ax.set_title(title)
         ax.set_ylabel(unit)
-        ax.set_xlabel(r.manifest.get("labels", {}).get(xp) or PATH_LABELS.get(xp, xp))
+        ax.set_xlabel(textwrap.fill(r.manifest.get("labels", {}).get(xp) or PATH_LABELS.get(xp, xp), 60))
         if not numeric:
             ax.set_xticks(range(len(values)), [str(x) for x in values])
+        elif max(abs(x) for x in values) >= 10_000:
+            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:,.0f}"))
         if unit.startswith("share"):
             ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:.0%}"))
-        elif numeric and max(abs(x) for x in values) >= 10_000:
-            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:,.0f}"))
     h, lab = axes.flat[0].get_legend_handles_labels()
-    fig.legend(h, lab, loc="lower center", ncol=min(4, len(lab)), frameon=False, bbox_to_anchor=(0.5, -0.01))
+    fig.legend(h, lab, loc="upper center", ncol=min(4, len(lab)), frameon=False, bbox_to_anchor=(0.5, 0.955))
     fig.suptitle(f"{r.name}: sweep of {_short(xp)} (mean of {_reps_text(r)}, bars: 95% CI; common random numbers)")
-    fig.tight_layout(rect=(0, 0.05 + 0.02 * math.ceil(len(lab) / 4), 1, 1))
+    fig.tight_layout(rect=(0, 0, 1, 0.93 - 0.02 * (math.ceil(len(lab) / 4) - 1)))
     return save(fig, folder, "sweep")
 
 

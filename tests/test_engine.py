@@ -13,7 +13,7 @@ import sim
 from conftest import SCALED_FLEETS, run_short, scenario_path, short_scenario
 
 FINAL_OUTCOMES = {"attended_direct", "attended_via_reseller", "wasted_no_show", "wasted_unsold",
-                  "wasted_unbooked", "wasted_unpaid", "wasted_order_unfilled"}
+                  "wasted_unbooked", "wasted_unpaid"}
 SERVED = ["served_direct", "served_via_reseller"]
 
 # Variants covering every way a slot can reach someone: free booking with and without bots,
@@ -59,7 +59,7 @@ def test_every_slot_ends_in_exactly_one_outcome(case):
     assert held[outcome.isin(["attended_direct", "attended_via_reseller", "wasted_no_show"])].all()
     assert (~via[outcome == "attended_direct"]).all()
     assert via[outcome == "attended_via_reseller"].all()
-    assert (~held[outcome.isin(["wasted_unsold", "wasted_unbooked", "wasted_order_unfilled"])]).all()
+    assert (~held[outcome.isin(["wasted_unsold", "wasted_unbooked"])]).all()
     assert via[outcome == "wasted_unsold"].all()
     assert (slots.first_taken_by[outcome == "wasted_unbooked"] == "nobody").all()
 
