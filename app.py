@@ -10,7 +10,6 @@ draw lives in sim/app_support.py, where the tests use it directly.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import OrderedDict
 
@@ -99,13 +98,19 @@ elif upload is not None:
 
 if st.session_state.get("base_id") != base_id:
     # A new starting point: every widget shows its values (set before the widgets are drawn).
-    st.session_state.update(A.widget_defaults(base))
+    fitted, clamped = A.fit_widgets(A.widget_defaults(base))
+    st.session_state.update(fitted)
+    st.session_state["clamped"] = clamped
     st.session_state["own"] = bool(base.timeline)
     st.session_state["base_id"] = base_id
 st.session_state.setdefault("schemes", list(PRESETS))
 st.session_state.setdefault("replications", 1)
 st.session_state.setdefault("fair_days", 14)
 
+if st.session_state.get("clamped"):
+    st.warning("Some values of this scenario lie outside what the app can edit and were brought within "
+               "its bounds: " + ", ".join(A.PARAMS[k].label if k in A.PARAMS else k
+                                          for k in st.session_state.clamped) + ".")
 notes = []
 if base_id.startswith("file:") and scenarios[choice].run.days > base.run.days:
     notes.append(f"The app starts this scenario at **{base.run.days} days** (the file has "
@@ -141,7 +146,7 @@ with sb.expander("Centre and demand", expanded=True):
 with sb.expander("Season and length of the run", expanded=True):
     st.date_input("First simulated day", key="start_date", help=A.sentence(
         A.field_help("run.start_date"), "Demand follows the month: the summer (June-August) is the peak."),
-        min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 12, 31))
+        min_value=A.DATE_MIN, max_value=A.DATE_MAX)
     number(st, "days")
     number(st, "warmup_days")
 with sb.expander("Bots and resellers"):
@@ -254,9 +259,10 @@ def chart(title: str, name: str, build, *args, caption: str = ""):
     st.image(png, width="stretch")
     text_col, button_col = st.columns([4, 1], vertical_alignment="center")
     text_col.caption(caption)
-    button_col.download_button(f"{title} (PNG)", png, file_name=f"slotsim_{name.split('_')[0]}.png",
+    button_col.download_button("Chart (PNG)", png, file_name=f"slotsim_{name.split('_')[0]}.png",
                                mime="image/png", key=f"png_{name.split('_')[0]}", on_click="ignore",
-                               icon=":material/download:", width="stretch")
+                               icon=":material/download:", width="stretch",
+                               help=f"Download “{title}” as a PNG image.")
 
 
 if c is None:
@@ -270,14 +276,11 @@ else:
     st.markdown(A.headline(c))
     st.caption(A.caveat(c) + f" Computed in {c.seconds:.0f} s; seed {c.seed}.")
     table = A.display_table(c)
-    fmt = {}
-    for metric, (title, _, unit) in A.MEASURES.items():
-        if c.replications > 1:
-            fmt[title] = st.column_config.TextColumn(title, help=A.MEASURE_HELP[metric] + " ± 95% CI.")
-        else:
-            fmt[title] = st.column_config.NumberColumn(title, help=A.MEASURE_HELP[metric],
-                                                       format="€ %.0f" if unit == "EUR" else "%.1f")
-    st.dataframe(table, column_config=fmt, key="results_table")
+    if c.replications == 1:
+        table = table.style.format({title: ("€ {:,.0f}" if unit == "EUR" else "{:.1f}")
+                                    for title, _, unit in A.MEASURES.values()}, na_rep="n/a")
+    st.table(table)
+    st.caption(" ".join(f"**{title}**: {A.MEASURE_HELP[m]}" for m, (title, _, _) in A.MEASURES.items()))
 
     st.header("Why: the details")
     chart("What happened to the slots", "outcomes", A.fig_outcomes,
@@ -289,7 +292,7 @@ else:
           caption="Mean over replications" + (" (the band spans the lowest and highest replication)"
                                               if c.replications > 1 else "")
           + ". A dashed line marks a policy switch of a timeline; the grey band is the warm-up, left out of "
-            "the table.")
+            "the table. Prices: one point per week with at least one sale; with few sales a price is noisy.")
     days = st.slider("Fairness: share served within how many days?", 1, 90, key="fair_days",
                      help="Changing this redraws the chart from the stored results; nothing is re-run.")
     chart("Fairness", f"fairness_{days}", A.fig_fairness, int(days),
@@ -298,21 +301,23 @@ else:
                   + (" Whiskers: 95% confidence intervals." if c.replications > 1 else ""))
 
     st.header("Downloads")
-    d1, d2, d3 = st.columns(3)
+    d1, d2, d3, d4 = st.columns([3, 2, 3, 2], vertical_alignment="bottom")
     if edited is not None:
         d1.download_button("Scenario as edited (YAML)", A.yaml_bytes(edited), file_name=f"{edited.name}.yaml",
-                           mime="application/x-yaml", key="dl_yaml", on_click="ignore",
+                           mime="application/x-yaml", key="dl_yaml", on_click="ignore", width="stretch",
+                           icon=":material/download:",
                            help="Runs with `slotsim run FILE.yaml --json`, and is accepted by the upload above.")
-    pick = d2.selectbox("Scenario of one compared scheme (YAML)", list(c.variants), format_func=c.label,
-                        key="dl_variant")
-    d2.download_button("Download that scheme's scenario (YAML)", A.yaml_bytes(c.variants[pick]),
-                       file_name=f"{pick}.yaml", mime="application/x-yaml", key="dl_variant_yaml",
-                       on_click="ignore", help=f"`slotsim run {pick}.yaml --seed {c.seed} --json` reproduces "
-                                               "replication 1 of this column.")
-    d3.download_button("Results (CSV)", A.results_csv(c), file_name="slotsim_comparison.csv", mime="text/csv",
-                       key="dl_csv", on_click="ignore",
+    d2.download_button("Results (CSV)", A.results_csv(c), file_name="slotsim_comparison.csv", mime="text/csv",
+                       key="dl_csv", on_click="ignore", width="stretch", icon=":material/download:",
                        help="Every measure of every scheme and replication, one row each (as `slotsim compare "
                             "--out` writes).")
+    pick = d3.selectbox("Scenario of one compared scheme", list(c.variants), format_func=c.label,
+                        key="dl_variant")
+    d4.download_button("That scheme (YAML)", A.yaml_bytes(c.variants[pick]), file_name=f"{pick}.yaml",
+                       mime="application/x-yaml", key="dl_variant_yaml", on_click="ignore", width="stretch",
+                       icon=":material/download:",
+                       help=f"`slotsim run {pick}.yaml --seed {c.seed} --json` reproduces replication 1 of "
+                            "this column.")
 
     with st.expander("All measures (means over replications)"):
         from sim.compare import summarise

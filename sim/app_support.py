@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .presets import DESCRIPTIONS, PRESETS, apply_preset
+from .presets import apply_preset
 from .scenario import SEGMENTS, Scenario, ScenarioError, deep_merge, parse_scenario, resolve_extends
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
@@ -204,12 +204,12 @@ def sentence(*parts: str) -> str:
 
 
 PARAMS = {p.key: p for p in [
-    Param("capacity", "Centre capacity (appointments per working day)", "centre.capacity_per_day", 1, 20_000, 10),
-    Param("applicants_per_year", "Demand (applicants per year)", "demand.applicants_per_year", 0, 5_000_000,
+    Param("capacity", "Centre capacity (appointments per working day)", "centre.capacity_per_day", 1, 100_000, 10),
+    Param("applicants_per_year", "Demand (applicants per year)", "demand.applicants_per_year", 0, 100_000_000,
           5_000, note="The arrival rate then follows the monthly seasonality of the scenario."),
-    Param("days", "Simulated days", "run.days", 10, 730, 10,
+    Param("days", "Simulated days", "run.days", 1, 3650, 10,
           note="Longer runs are slower: about 0.1 s per simulated day per scheme for the baseline centre."),
-    Param("warmup_days", "Warm-up days (left out of the results)", "run.warmup_days", 0, 365, 1),
+    Param("warmup_days", "Warm-up days (left out of the results)", "run.warmup_days", 0, 3649, 1),
     Param("bots_scale", "Bot fleets, size × (1 = as in the scenario, 0 = no bots)", "", 0.0, 5.0, 0.1,
           integer=False, note="Multiplies the number of bots of every reseller fleet at the start."),
     Param("poll_factor", "Bots' polling interval × (below 1 = faster bots)", "resellers.poll_interval_s",
@@ -219,14 +219,14 @@ PARAMS = {p.key: p for p in [
           integer=False, note="Multiplies every fleet's starting price, kept within its minimum and "
           "maximum price; adaptive resellers then move it with demand."),
     Param("batches_per_day", "Batches per day (progressive random opening)", "policy.scheme.batches_per_day",
-          1, 96, 1),
+          1, 10_000, 1),
     Param("window_hours", "Opening window, hours (progressive random opening)", "policy.scheme.window_hours",
-          0.5, 24.0, 0.5, integer=False),
+          0.01, 24.0, 0.5, integer=False),
     Param("draw_interval_days", "Days between draws (random allocation)", "policy.scheme.draw_interval_days",
-          0.25, 30.0, 0.25, integer=False),
+          0.01, 3650.0, 0.25, integer=False),
     Param("payment_deadline_hours", "Payment deadline, hours (random allocation)",
-          "policy.scheme.payment_deadline_hours", 1.0, 720.0, 1.0, integer=False),
-    Param("seed", "Seed", "run.seed", 0, 2**31 - 1, 1,
+          "policy.scheme.payment_deadline_hours", 0.01, 100_000.0, 1.0, integer=False),
+    Param("seed", "Seed", "run.seed", 0, 2**53 - 1, 1,
           note="The same seed replays the same applicants under every scheme (common random numbers)."),
 ]}
 
@@ -303,6 +303,27 @@ def widget_defaults(sc: Scenario) -> dict[str, Any]:
         "payment_deadline_hours": float(draw.payment_deadline_hours),
         "enrolled_segments": list(draw.enrolled_segments),
     }
+
+
+def fit_widgets(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Values clamped to the widgets' bounds (a widget refuses others), and the keys that were changed."""
+    out, changed = dict(values), []
+    for k, p in PARAMS.items():
+        if k in out:
+            x = min(max(out[k], p.min), p.max)
+            x = int(round(x)) if p.integer else float(x)
+            if x != out[k]:
+                changed.append(k)
+            out[k] = x
+    if isinstance(out.get("start_date"), dt.date):
+        d = min(max(out["start_date"], DATE_MIN), DATE_MAX)
+        if d != out["start_date"]:
+            changed.append("start_date")
+        out["start_date"] = d
+    return out, changed
+
+
+DATE_MIN, DATE_MAX = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 
 
 def build_scenario(base: Scenario, values: dict[str, Any]) -> Scenario:
@@ -598,7 +619,8 @@ OUTCOME_PARTS = [  # (metric, label, colour)
     ("slots_wasted_unsold", "wasted: held by a reseller, unsold", "#f4a261"),
     ("slots_wasted_no_show", "wasted: no-show", "#8d99ae"),
     ("slots_wasted_unpaid", "wasted: draw winner did not pay", "#b5838d"),
-    ("slots_wasted_other", "wasted: other (unbooked, order unfilled)", "#d9d9d9"),
+    ("slots_wasted_unbooked", "wasted: nobody booked it", "#d9d9d9"),
+    ("slots_wasted_other", "wasted: other", "#6c757d"),
 ]
 PALETTE = ["#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8338ec", "#f4a261", "#3a86ff", "#8d99ae"]
 
@@ -610,8 +632,9 @@ def _colours(c: Comparison) -> dict[str, str]:
 def outcome_shares(c: Comparison) -> pd.DataFrame:
     """Mean share of released slots per outcome, one row per scheme (rows sum to 1)."""
     m = c.metrics.copy()
-    listed = [p for p, _, _ in OUTCOME_PARTS[:-1]]
-    m["slots_wasted_other"] = m["slots_wasted"] - sum(m.get(p, 0) for p in listed if p.startswith("slots_wasted"))
+    listed = [p for p, _, _ in OUTCOME_PARTS[:-1] if p.startswith("slots_wasted")]
+    # any waste category the engine adds later, so that the bars still sum to 100%
+    m["slots_wasted_other"] = m["slots_wasted"] - sum(m[p] if p in m else 0 for p in listed)
     out = {}
     for v in c.variants:
         g = m[m.variant == v]
@@ -628,6 +651,8 @@ def fig_outcomes(c: Comparison):
     left = np.zeros(len(shares))
     for _, label, colour in OUTCOME_PARTS:
         vals = shares[label].fillna(0).to_numpy() * 100
+        if label == OUTCOME_PARTS[-1][1] and not vals.any():
+            continue
         ax.barh(shares.index, vals, left=left, color=colour, label=label, edgecolor="white", linewidth=0.5)
         for y, (l, w) in enumerate(zip(left, vals)):
             if w >= 6:
@@ -686,8 +711,9 @@ def fig_activity(c: Comparison):
             lowest = min(lowest, float(req[req > 0].min()))
             ax1.plot(req.index, req.where(req > 0).to_numpy(), color=col[v], label=c.label(v), lw=1.6)
             if c.replications > 1:
-                ax1.fill_between(req.index, g.bot_requests.min().clip(lower=1).to_numpy(),
-                                 g.bot_requests.max().to_numpy(), color=col[v], alpha=0.12, lw=0)
+                lo, hi = g.bot_requests.min(), g.bot_requests.max()
+                ax1.fill_between(req.index, lo.where(lo > 0).to_numpy(), hi.where(hi > 0).to_numpy(),
+                                 color=col[v], alpha=0.12, lw=0)
         if {"sales", "sales_eur"} <= set(d.columns):
             w = d[d.variant == v].set_index("date")[["sales", "sales_eur"]].resample("7D", origin=start).sum()
             price = (w.sales_eur / w.sales.where(w.sales > 0))
@@ -756,8 +782,12 @@ def fig_fairness(c: Comparison, within_days: int = 14):
         x = np.arange(len(mean.index))
         for j, v in enumerate(mean.columns):
             err = ci[v].to_numpy() if c.replications > 1 else None
-            ax.bar(x + (j - (nv - 1) / 2) * width, mean[v].to_numpy(), width, color=colours[v],
-                   label=c.label(v), yerr=err, capsize=2 if err is not None else 0)
+            xs = x + (j - (nv - 1) / 2) * width
+            ax.bar(xs, mean[v].to_numpy(), width, color=colours[v], label=c.label(v), yerr=err,
+                   capsize=2 if err is not None else 0)
+            for xi, yi in zip(xs, mean[v].to_numpy()):
+                if np.isfinite(yi) and yi < 0.5:       # a missing bar is a zero, not a gap
+                    ax.text(xi, 0.5, "0", ha="center", va="bottom", fontsize=7, color="#333")
         ax.set_xticks(x, [names.get(g, g) for g in mean.index], fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)

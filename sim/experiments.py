@@ -426,7 +426,9 @@ class Store:
         try:
             with open(self.path(key), "rb") as f:
                 blob = pickle.load(f)
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+        except FileNotFoundError:
+            return None
+        except Exception:            # unreadable or from an incompatible version: run it again
             return None
         if not isinstance(blob, dict) or blob.get("version") != CACHE_VERSION or blob.get("key") != key:
             return None

@@ -248,22 +248,31 @@ def fig_waits(r: Results, folder: Path, i: int, point: str) -> list[str]:
         return []
     plt = _setup()
     w = r.waits[r.waits.point == point]
-    segments = [s for s in ("first_time", "renewal", "circulation") if s in set(w.segment.astype(str))]
+    seg_of = w.segment.astype(str).to_numpy()
+    status = w.status.astype(str).to_numpy()
+    variant = w.variant.astype(str).to_numpy()
+    waits = w.wait_days.to_numpy(float)
+    present = set(np.unique(seg_of))
+    segments = [s for s in ("first_time", "renewal", "circulation") if s in present]
     panels = [("all applicants", None)] + [(s.replace("_", " "), s) for s in segments]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.8), sharey=True, squeeze=False)
+    served_all = (status == "served_direct") | (status == "served_via_reseller")
     xmax = 0.0
     for ax, (title, seg) in zip(axes[0], panels):
         for v in r.variants:
-            g = w[w.variant == v]
+            sel = variant == v
             if seg is not None:
-                g = g[g.segment.astype(str) == seg]
-            served = g.status.astype(str).isin(["served_direct", "served_via_reseller"])
-            x = np.sort(g.wait_days[served].to_numpy(float))
+                sel &= seg_of == seg
+            x = np.sort(waits[sel & served_all])
             if not len(x):
                 continue
             xmax = max(xmax, float(np.quantile(x, 0.995)))
-            gave_up = (g.status.astype(str) == "abandoned").mean()
-            ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", color=r.colors[v], lw=1.4,
+            gave_up = float((status[sel] == "abandoned").mean())
+            y = np.arange(1, len(x) + 1) / len(x)
+            if len(x) > 600:                       # 600 points draw the same curve, and a light PDF
+                keep = np.unique(np.linspace(0, len(x) - 1, 600).round().astype(int))
+                x, y = x[keep], y[keep]
+            ax.step(x, y, where="post", color=r.colors[v], lw=1.4,
                     label=f"{v} ({gave_up:.0%} gave up)" if seg is None else v)
         ax.set_title(title)
         ax.set_xlabel("days from need to appointment")
@@ -271,10 +280,12 @@ def fig_waits(r: Results, folder: Path, i: int, point: str) -> list[str]:
     for ax in axes[0]:
         ax.set_xlim(0, xmax * 1.02 if xmax else None)
     axes[0][0].set_ylabel("share of served applicants\nwaiting at most x days")
-    axes[0][0].legend(loc="lower right", fontsize=7.5, frameon=True)
+    h, lab = axes[0][0].get_legend_handles_labels()
+    ncol = min(4, len(lab))
+    fig.legend(h, lab, loc="lower center", ncol=ncol, frameon=False, fontsize=8, bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(f"{r.name}{r.point_title(point)}: waiting-time distribution (served applicants of the "
-                 f"measured window, replication 0)")
-    fig.tight_layout()
+                 f"measured window, replication 0; legend: share who gave up)")
+    fig.tight_layout(rect=(0, 0.06 * math.ceil(len(lab) / ncol) if lab else 0, 1, 1))
     return save(fig, folder, f"waits{r.point_suffix(i)}")
 
 

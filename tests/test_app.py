@@ -68,7 +68,7 @@ def test_comparison_table_equals_slotsim_run_of_the_exported_scenario(tmp_path, 
     at.button(key="run").click().run()
     assert not at.exception, at.exception
     assert len(calls) == 1
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table.index) == [A.LABELS["first_come"], A.LABELS["random_allocation"]]
     assert "does best" in " ".join(m.value for m in at.markdown)
 
@@ -121,6 +121,28 @@ def test_bad_upload_shows_field_errors_and_the_app_keeps_working(tmp_path):
     assert any("Using your file" in s.value for s in at.success)
 
 
+def test_timeline_scenario_runs_with_its_own_column():
+    at = fresh_app()
+    at.selectbox(key="base_choice").set_value("rabat_2024.yaml").run()
+    assert not at.exception
+    assert at.checkbox(key="own").value                          # a timeline: its own column by default
+    assert any("switches to random allocation" in c.value for c in at.caption)
+    set_short(at, days=70, warmup_days=15, capacity=50)
+    at.multiselect(key="schemes").set_value(["random_allocation"])
+    at.number_input(key="replications").set_value(2)
+    at.run()
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    table = at.table[0].value
+    assert list(table.index) == [A.LABELS[A.OWN], A.LABELS["random_allocation"]]
+    assert all("±" in x for x in table.iloc[:, 0])             # confidence intervals with 2 replications
+    c = at.session_state["comparison"]
+    assert c.variants[A.OWN].timeline[0].day == 61 and c.replications == 2
+    # a scenario without bots disables the bot settings
+    at.selectbox(key="base_choice").set_value("no_bots_fcfs.yaml").run()
+    assert not at.exception and at.slider(key="bots_scale").disabled
+
+
 def test_invalid_settings_show_the_rule_and_block_the_run():
     at = fresh_app()
     at.number_input(key="days").set_value(30)
@@ -160,6 +182,12 @@ def test_build_scenario_applies_each_setting():
     with pytest.raises(ScenarioError) as e:
         A.build_scenario(base, {"days": 50})                     # the switch on day 61 is after the end
     assert any(m.startswith("(top level)") or "timeline" in m for m in e.value.messages)
+
+
+def test_out_of_bounds_values_are_fitted_to_the_widgets():
+    sc = A.build_scenario(A.shipped_scenarios()["baseline_fcfs.yaml"], {"capacity": 250_000})
+    values, changed = A.fit_widgets(A.widget_defaults(sc))
+    assert changed == ["capacity"] and values["capacity"] == A.PARAMS["capacity"].max
 
 
 def test_parse_upload_errors_name_the_problem():

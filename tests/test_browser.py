@@ -90,8 +90,9 @@ def test_short_comparison_in_the_browser(app_url):
             run.click()
 
             expect(page.get_by_role("heading", name="The answer")).to_be_visible(timeout=180_000)
-            table = page.locator('[data-testid="stDataFrame"]').first
+            table = page.locator('[data-testid="stTable"]').first
             expect(table).to_be_visible(timeout=30_000)
+            expect(table).to_contain_text("Random allocation (draw)")
             expect(page.get_by_text("does best").first).to_be_visible()
             images = page.locator('[data-testid="stImage"] img')
             expect(images).to_have_count(4, timeout=60_000)
@@ -101,7 +102,7 @@ def test_short_comparison_in_the_browser(app_url):
             expect(page.get_by_role("button", name="Scenario as edited (YAML)")).to_be_visible()
             assert not page.locator('[data-testid="stException"]').count()
 
-            page.wait_for_timeout(1500)   # st.dataframe draws its canvas late
+            page.wait_for_timeout(1000)
             # The page scrolls inside Streamlit's main section: grow the viewport to take it all.
             height = page.evaluate("""() => Math.max(document.body.scrollHeight,
                 ...Array.from(document.querySelectorAll('[data-testid="stMain"], section.main, [data-testid="stAppViewContainer"]'))
