@@ -113,9 +113,9 @@ if st.session_state.get("clamped"):
                                           for k in st.session_state.clamped) + ".")
 notes = []
 if base_id.startswith("file:") and scenarios[choice].run.days > base.run.days:
-    notes.append(f"The app starts this scenario at **{base.run.days} days** (the file has "
-                 f"{scenarios[choice].run.days}) so that comparing all {len(PRESETS)} schemes takes about a "
-                 f"minute; set *Simulated days* on the left for the full length.")
+    notes.append(f"Shipped scenarios start here at **{base.run.days} simulated days** instead of the file's "
+                 f"{scenarios[choice].run.days}, so that comparing all {len(PRESETS)} schemes takes about a "
+                 f"minute; change *Simulated days* on the left for the full length.")
 if base.timeline:
     notes.append("This scenario changes policy during the run: " + A.timeline_text(base) + ".")
 notes.append("Adjust the situation in the panel on the left; the question-mark icons give units and sources.")
