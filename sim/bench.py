@@ -87,6 +87,7 @@ class Config:
     scaling_days: int = 120
     polling_days: int = 120
     polling_intervals: tuple[float, float] = (1.0, 60.0)
+    polling_reps: int = 3
     parallel_tasks: int = 6
     parallel_days: int = 120
     parallel_jobs: tuple[int, ...] = (1, 2)
@@ -101,7 +102,7 @@ class Config:
     @classmethod
     def quick_config(cls, **kw) -> "Config":
         defaults = dict(quick=True, days=60, scale=0.1, reps=1, bare_events=150_000, bare_reps=2,
-                        scaling_factors=(1.0, 2.0), scaling_days=40, polling_days=40,
+                        scaling_factors=(1.0, 2.0), scaling_days=40, polling_days=40, polling_reps=1,
                         parallel_tasks=2, parallel_days=30)
         defaults.update(kw)
         return cls(**defaults)
@@ -383,12 +384,17 @@ class Bench:
                    "growth_exponent_events": growth_exponent(fs, [r["events"] for r in rows])})
 
     def part_polling(self, base: dict) -> None:
-        cfg, rows = self.cfg, {}
-        for s in cfg.polling_intervals:
-            r = self.replicate(variant(base, days=cfg.polling_days, poll_interval_s=s, name=f"poll_{s:g}s"))
-            rows[s] = self.emit({"bench": "polling", "poll_interval_s": s, **r})
-        fast, slow = (rows[s] for s in cfg.polling_intervals)
-        self.emit({"bench": "polling_ratio", "intervals_s": list(cfg.polling_intervals),
+        """Every bot polling every 1 s vs every 60 s; the two alternate, medians over polling_reps."""
+        cfg = self.cfg
+        rows: dict[float, list[dict]] = {s: [] for s in cfg.polling_intervals}
+        for k in range(cfg.polling_reps):
+            for s in cfg.polling_intervals:
+                r = self.replicate(variant(base, days=cfg.polling_days, poll_interval_s=s, name=f"poll_{s:g}s"))
+                rows[s].append(self.emit({"bench": "polling", "poll_interval_s": s, "round": k, **r}))
+        fast, slow = ({key: _median([r[key] for r in rows[s]]) for key in ("cpu_s", "wall_s", "events")}
+                      for s in cfg.polling_intervals)
+        self.emit({"bench": "polling_ratio", "intervals_s": list(cfg.polling_intervals), "reps": cfg.polling_reps,
+                   "cpu_s": [fast["cpu_s"], slow["cpu_s"]], "wall_s": [fast["wall_s"], slow["wall_s"]],
                    "cpu_ratio": fast["cpu_s"] / slow["cpu_s"], "wall_ratio": fast["wall_s"] / slow["wall_s"],
                    "events_ratio": fast["events"] / slow["events"]})
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .metrics import CONTRACT
 from .parallel import execute
@@ -52,6 +51,8 @@ def compare(variants: dict[str, Scenario], seed: int, replications: int = 1, job
 
 def summarise(runs: pd.DataFrame, metrics=None) -> pd.DataFrame:
     """Mean per variant and metric, with a 95% half-width when there are replications."""
+    from scipy import stats  # imported here: ~1 s, and most commands never need it
+
     metrics = [m for m in (metrics or CONTRACT + EXTRA) if m in runs.columns]
     variants = list(dict.fromkeys(runs.variant))
     out = {}

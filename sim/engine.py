@@ -776,7 +776,8 @@ class Model:
         """Offer slot s to a drawn ticket; it is confirmed only once the fee is paid in time."""
         self.s_state[s] = S_OFFERED
         self.s_offers[s] += 1
-        deadline = self.policy.scheme.payment_deadline_hours / 24.0
+        # The fee is due within the deadline, and in any case before the appointment day starts.
+        deadline = min(self.policy.scheme.payment_deadline_hours / 24.0, self.s_day[s] - self.env.now)
         if owner >= 0:
             self.registry.remove(owner)
             self.mode[owner] = OFFERED
@@ -784,7 +785,6 @@ class Model:
             self.s_taken_by[s] = TAKEN_BY_RESELLER_DRAW if res >= 0 else TAKEN_BY_DRAW
             self.day_counters.allocated_draw += 1
         if res >= 0:
-            r = self.resellers[res]
             # A reseller pays for a client's win, or for stock it can still rename and sell.
             if owner >= 0 or self.policy.friction.speculative_sellable:
                 self.at(0.0, self._paid, s, owner, res)

@@ -64,7 +64,11 @@ def execute(fn: Callable[[Any], Any], tasks: Sequence[Any], *, jobs: int | None 
 
 
 def _run_pool(fn, tasks, jobs: int, done) -> None:
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["sim.engine", "sim.metrics"])  # import pandas/simpy once, not per worker
+    else:
+        ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
         pending = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
         try:
