@@ -48,7 +48,6 @@ from typing import Annotated, Any, Callable
 import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
-from scipy import stats
 
 from .fileio import atomic_path, check_writable, write_csv, write_json, write_parquet
 from .parallel import default_jobs, execute
@@ -448,6 +447,8 @@ class Store:
 def t_half_width(sd: float, n: int, confidence: float = CONFIDENCE) -> float:
     if n < 2 or not math.isfinite(sd):
         return math.nan
+    from scipy import stats  # lazy: ~1 s to import, and most commands never need it
+
     return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n))
 
 
@@ -473,6 +474,8 @@ def welch_half_width(a: np.ndarray, b: np.ndarray, confidence: float = CONFIDENC
     if se2 == 0:
         return 0.0
     df = se2 ** 2 / ((va ** 2 / (len(a) - 1) if va else 0.0) + (vb ** 2 / (len(b) - 1) if vb else 0.0))
+    from scipy import stats
+
     return float(stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(se2))
 
 
