@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .cli import format_value as _fmt
 from .metrics import CONTRACT
 from .parallel import execute
 from .presets import PRESETS, apply_preset
@@ -90,16 +91,6 @@ def table(runs: pd.DataFrame, metrics=None) -> str:
     note = (f"{reps} replication(s) per scheme on the same demand (common random numbers); "
             f"(±) 95% CI half-width, (+/-) difference to {first}")
     return "\n".join([note, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
-def _fmt(x: float) -> str:
-    if math.isnan(x):
-        return "n/a"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{x:.1f}"
-    return f"{x:.3f}"
 
 
 def _signed(x: float) -> str:
