@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import heapq
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,12 +86,34 @@ class CountingEnvironment(simpy.Environment):
     """simpy.Environment that counts processed events (the cost measure).
 
     run(until=number) is SimPy's own loop (Environment.run + step, simpy 4.1) with step
-    inlined and a fast path for Call events: the same events in the same order, about a
-    third less interpreter work per event (see benchmarks/README.md)."""
+    inlined and fast paths for schedule_call entries and Call events: the same events in the
+    same order, with less interpreter work per event (see benchmarks/README.md)."""
 
     def __init__(self):
         super().__init__()
         self.events_processed = 0
+        self._fifos: dict[float, deque] = {}
+
+    def schedule_fifo(self, delay: float, fn, args: tuple) -> None:
+        """schedule_call for many timers of one constant delay (registration expiries).
+
+        Their times come in the order they are scheduled, so they wait in a FIFO and only the
+        next one sits in the heap: each keeps the (time, priority, id) key schedule_call would
+        give it, so events run in exactly the same order, but the heap stays small (tens of
+        thousands of 60-day timers made every pop several times dearer: cache misses)."""
+        fifo = self._fifos.get(delay)
+        if fifo is None:
+            fifo = self._fifos[delay] = deque()
+        entry = (self._now + delay, simpy.events.NORMAL, next(self._eid), (self._fifo_fire, (fifo, fn, args)))
+        fifo.append(entry)
+        if len(fifo) == 1:
+            heapq.heappush(self._queue, entry)
+
+    def _fifo_fire(self, fifo: deque, fn, args: tuple) -> None:
+        fifo.popleft()  # this entry: only a FIFO's head is ever in the heap
+        if fifo:
+            heapq.heappush(self._queue, fifo[0])
+        fn(*args)
 
     def step(self):
         self.events_processed += 1
@@ -178,6 +201,7 @@ class Model:
         habits = list(sc.humans.habits.values())
         self.pool = SearchPool([h.checks_per_day for h in habits])
         self.registry = Registry()
+        self.registered_at: dict[int, float] = {}  # when each person's current registration began
         self.free: list[tuple[int, int]] = []     # heap of (day, slot) free first-come slots
         self.free_n = 0
         self.announced = False                    # the current free slots came at an announced moment
@@ -699,11 +723,14 @@ class Model:
             return
         self.mode[i] = REGISTERED
         self.registry.add(i)
-        self.at(self.policy.scheme.registration_valid_days, self._registration_expires, i, self.env.now)
+        self.registered_at[i] = self.env.now
+        self.env.schedule_fifo(self.policy.scheme.registration_valid_days, self._registration_expires,
+                               (i, self.env.now))
 
     def _registration_expires(self, i: int, since: float):
-        if self.st[i] != WAITING or self.mode[i] != REGISTERED or i not in self.registry:
-            return
+        if (self.st[i] != WAITING or self.mode[i] != REGISTERED or i not in self.registry
+                or self.registered_at.get(i) != since):
+            return  # settled, or this timer belongs to an earlier registration
         self.registry.remove(i)
         self.mode[i] = IDLE
         # The person notices at their next visit and registers again.
@@ -739,14 +766,13 @@ class Model:
                         extra.extend([(i, r.index)] * int(k))
         n_genuine, n_tickets = len(genuine), len(genuine) + len(extra)
         if not n_tickets:
-            self.draw_free.extend((self.s_day[s], s) for s in slots)  # in order: already a heap
-            heapq.heapify(self.draw_free)
+            self.draw_free = free[len(free) - len(slots):]  # the future slots, sorted: a heap
             return
         m = min(n_tickets, int(len(slots) * (1.0 + self.policy.scheme.waiting_list_factor)) + 1)
         order = self.rng_d.choice(n_tickets, size=m, replace=False)
         drawn = [(genuine[k], -1) if k < n_genuine else extra[k - n_genuine] for k in order.tolist()]
         registered_by_habit = self._count_habits(genuine)  # before winners leave the registry
-        slots.sort(key=lambda s: self.s_day[s])
+        # slots are in (day, slot) order already: the earliest go first
         k = 0
         winners = set()
         rest = []
@@ -760,8 +786,12 @@ class Model:
                 k += 1
             else:
                 rest.append((owner, res))
-        self.draw_free.extend((self.s_day[s], s) for s in slots[k:])  # in order: already a heap
-        heapq.heapify(self.draw_free)
+        # The slots not offered, still sorted (so a valid heap): the tail of `free`.
+        tail = free[len(free) - len(slots) + k:]
+        if self.draw_free:  # anything released meanwhile (nothing is, today)
+            tail += self.draw_free
+            heapq.heapify(tail)
+        self.draw_free = tail
         self.waitlist = rest[::-1]
         self.draws.append(dict(day=now, slots=len(slots), offered=k, genuine_tickets=n_genuine,
                                reseller_tickets=len(extra),
@@ -792,7 +822,9 @@ class Model:
                 self.at(deadline, self._unpaid, s, owner)
             return
         if self.pop.u_pay[owner] < self.sc.humans.pay_deadline_prob:
-            self.at(self.pop.u_pay_delay[owner] * deadline, self._paid, s, owner, -1)
+            # float(): a numpy scalar here would make every later event time a numpy scalar too
+            # (the same values, but each heap comparison and time sum several times dearer)
+            self.at(float(self.pop.u_pay_delay[owner]) * deadline, self._paid, s, owner, -1)
         else:
             self.at(deadline, self._unpaid, s, owner)
 

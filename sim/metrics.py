@@ -48,7 +48,7 @@ def applicant_frame(m: Model) -> pd.DataFrame:
     has = slot >= 0
     appt_day = np.where(has, np.asarray(m.s_day, dtype=float)[np.where(has, slot, 0)] if len(m.s_day)
                         else np.nan, np.nan)
-    status = np.array(["waiting", "served_direct", "served_via_reseller", "abandoned"])[m.st_np]
+    status = _labels(["waiting", "served_direct", "served_via_reseller", "abandoned"], m.st_np)
     return pd.DataFrame({
         "arrival_day": p.arrival,
         "segment": pd.Categorical.from_codes(p.segment, SEGMENTS),
@@ -70,22 +70,25 @@ def applicant_frame(m: Model) -> pd.DataFrame:
     })
 
 
+def _labels(names, codes) -> pd.Series:
+    """names[codes] as a string column: taking from a column of the few names is ~8x faster than
+    converting an array of 200k numpy strings to pandas' string dtype (same values, same dtype)."""
+    return pd.Series(list(names), dtype="str").take(np.asarray(codes, dtype=np.int64)).reset_index(drop=True)
+
+
 def slot_frame(m: Model) -> pd.DataFrame:
-    names = np.array(["nobody", "human", "bot", "draw", "reseller_draw"])
+    names = ["nobody", "human", "bot", "draw", "reseller_draw"]
     return pd.DataFrame({
         "day": np.asarray(m.s_day, dtype=np.int64),
-        "pool": np.array(["first_come", "draw"])[np.asarray(m.s_pool, dtype=np.int64)]
-        if m.s_pool else np.array([], dtype=str),
+        "pool": _labels(["first_come", "draw"], m.s_pool),
         "released_at_day": np.asarray(m.s_release_t, dtype=float),
-        "first_taken_by": names[np.asarray(m.s_taken_by, dtype=np.int64)] if m.s_taken_by
-        else np.array([], dtype=str),
+        "first_taken_by": _labels(names, m.s_taken_by),
         "booked_at_day": np.asarray(m.s_booked_t, dtype=float),
         "holder": np.asarray(m.s_holder, dtype=np.int64),
         "reseller": np.asarray(m.s_reseller, dtype=np.int64),
         "prepaid": np.asarray(m.s_prepaid, dtype=bool),
         "offers": np.asarray(m.s_offers, dtype=np.int64),
-        "outcome": np.array(OUTCOMES)[np.asarray(m.s_outcome, dtype=np.int64)] if m.s_outcome
-        else np.array([], dtype=str),
+        "outcome": _labels(OUTCOMES, m.s_outcome),
     })
 
 

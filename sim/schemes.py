@@ -10,6 +10,7 @@ draw share and the friction of an attempt.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import math
 
@@ -28,8 +29,8 @@ class Batch:
     announced: bool     # an announced moment lets bots poll in a burst, below any rate limit
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
+    """One booking attempt's cost (a NamedTuple: made once per attempt, on the hot path)."""
     duration_days: float
     failed: bool
     defence_days: float  # part of the duration spent on CAPTCHA and OTP (effort metric)
