@@ -251,13 +251,13 @@ def defence_help(sc: Scenario, name: str) -> str:
                 f"EUR {d.bot_cost_per_identity_eur:g} per rented number and {d.bot_non_delivery_prob:.0%} of "
                 f"their codes never arrive (vendor pages).")
     if name == "ip_blocking":
-        return (f"An address sending more than {d.requests_per_ip_per_minute:g} requests a minute is blocked "
-                f"for {d.block_minutes:g} minutes; bots rotate through {d.proxy_ips} rented addresses at "
+        return (f"An address sending more than {d.requests_per_ip_per_minute:g} requests a minute is blocked; "
+                f"bots rotate through {d.proxy_ips} rented addresses at "
                 f"EUR {d.proxy_cost_per_attempt_eur:g} per attempt; {d.human_block_prob:.0%} of people's "
                 f"attempts are blocked too (shared addresses) [EST].")
     if name == "prepayment":
         return ("The service fee is paid at booking and the appointment cannot change name or date: "
-                "speculative resellers pay for every slot they hold and cannot resell it under another name.")
+                "speculative resellers pay for every slot they hold, and lose the fee on what they do not sell.")
     if name == "identity_binding":
         return (f"The passport number is fixed at booking and checked at the door: a slot held under another "
                 f"name is refused; {d.detection_prob:.0%} of duplicate or fake registrations are caught "

@@ -219,7 +219,6 @@ class IpBlocking(Strict):
                                                "([EST] 0.001-0.03 from 0.5-3 MB per attempt)")
     human_block_prob: Prob = Field(0.02, description="chance a person's attempt is blocked (shared "
                                    "addresses) [EST]")
-    block_minutes: NonNeg = Field(60.0, description="minutes a blocked address waits")
 
 
 class Prepayment(Strict):
