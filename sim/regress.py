@@ -39,7 +39,10 @@ from .metrics import CONTRACT
 from .parallel import default_jobs, execute
 from .scenario import Scenario, ScenarioError, Strict, format_errors, load_scenario, read_yaml
 
-REPO = Path(__file__).resolve().parents[1]
+# The checkout run from (a contributor's working folder) wins over the one the package was
+# installed from, so that an editable install elsewhere never checks another tree's baselines.
+REPO = (Path.cwd() if (Path.cwd() / "scenarios" / "regression.yaml").is_file()
+        else Path(__file__).resolve().parents[1])
 DEFAULT_SUITE = REPO / "scenarios" / "regression.yaml"
 DEFAULT_BASELINES = REPO / "results" / "baselines"
 METRICS_FILE, MANIFEST_FILE = "metrics.csv", "manifest.json"
