@@ -283,10 +283,6 @@ class Model:
         """Call fn(*args) after `delay` (>= 0) days."""
         schedule_call(self.env, delay, fn, args)
 
-    @property
-    def now(self) -> float:
-        return self.env.now
-
     def run(self) -> "Model":
         # The arrival source starts like a process would (an urgent event at time 0).
         schedule_call(self.env, 0.0, self._arrivals_start, (), simpy.events.URGENT)
@@ -499,14 +495,12 @@ class Model:
             quota = min(quota, len(r.orders))
         return quota
 
-    def _fleet_rate(self, r: ResellerState) -> float:
+    def _fleet_rate(self, r: ResellerState, burst: bool = False) -> float:
         """Polls per day of the whole fleet: N bots every poll_interval_s, capped by rate limits
-        unless the opening moment was announced (then the fleet polls in a burst)."""
+        unless it polls in a burst at an announced opening (a token bucket lets a burst through)."""
         rate = int(r.bots) * SECONDS_PER_DAY / r.p.poll_interval_s
         cap = self.policy.friction.bot_poll_cap_per_day
-        if cap is not None and not self.announced:
-            rate = min(rate, cap)
-        return rate
+        return rate if cap is None or burst else min(rate, cap)
 
     def _schedule_fleet(self, r: ResellerState):
         if r.pending_detection or not r.active:
@@ -515,7 +509,8 @@ class Model:
             return
         r.pending_detection = True
         r.token += 1
-        self.at(self.rng_b.exponential(1.0 / self._fleet_rate(r)), self._fleet_detect, r, r.token)
+        self.at(self.rng_b.exponential(1.0 / self._fleet_rate(r, burst=self.announced)), self._fleet_detect,
+                r, r.token)
 
     def _fleet_detect(self, r: ResellerState, token: int):
         if token != r.token:
@@ -930,7 +925,7 @@ class Model:
         requests = 0.0
         for r in self.resellers:
             if r.active:
-                polls = self._fleet_rate_all_day(r) if has_booking else 0.0
+                polls = self._fleet_rate(r) if has_booking else 0.0  # requests the provider sees all day
                 regs = r.bots * r.p.fake_registrations_per_bot if self.policy.uses_draw else 0.0
                 requests += polls + regs
         requests += c.bot_attempts
@@ -944,15 +939,6 @@ class Model:
             backlog=int(np.count_nonzero(self.st_np[self.lo: self.n_arrived] == WAITING)),
             reassignments=c.reassignments))
         c.reset()
-
-    def _fleet_rate_all_day(self, r: ResellerState) -> float:
-        """Requests per day the provider sees from a fleet polling all day."""
-        rate = int(r.bots) * SECONDS_PER_DAY / r.p.poll_interval_s
-        cap = self.policy.friction.bot_poll_cap_per_day
-        return min(rate, cap) if cap is not None else rate
-
-    def _arrived_by(self, day: float) -> int:
-        return int(np.searchsorted(self.pop.arrival, day))
 
     def _start_day(self, day: int):
         releases_today = self.cal.is_working(day + self.H) and self.policy.draw_share < 1.0

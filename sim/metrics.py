@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .engine import (ATTENDED_DIRECT, ATTENDED_RESELLER, OUTCOMES, PENDING, SERVED_DIRECT,
-                     SERVED_RESELLER, TAKEN_BY_BOT, TAKEN_BY_RESELLER_DRAW, WAITING, ABANDONED,
-                     Model)
+from .engine import (OUTCOMES, PENDING, Model)
 from .scenario import SEGMENTS
 
 # The metrics contract: the keys CI, the app and the regression suite rely on.
