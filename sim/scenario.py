@@ -353,6 +353,8 @@ def format_errors(err: ValidationError) -> list[str]:
             msg = "unknown key (check the spelling; see docs/model.md for the fields)"
         elif e["type"] in ("bool_type", "float_type", "int_type", "string_type") and "input" in e:
             msg = f"{msg}, got {e['input']!r} ({type(e['input']).__name__})"
+        elif isinstance(e.get("input"), (int, float)) and not isinstance(e.get("input"), bool):
+            msg = f"{msg}, got {e['input']!r}"  # e.g. `12:30` read by YAML 1.1 as 750
         lines.append(f"{path}: {msg}")
     return lines
 
@@ -388,8 +390,14 @@ def read_yaml(path: str | Path) -> Any:
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read a YAML scenario (following `extends:`), apply `dotted.path=value` overrides, validate."""
     data = resolve_extends(path)
-    data = apply_overrides(data, overrides, source=str(path))
-    return parse_scenario(data, str(path))
+    data, errors = _apply_overrides(data, overrides, str(path))
+    try:
+        sc = parse_scenario(data, str(path))
+    except ScenarioError as e:
+        errors += e.messages
+    if errors:  # every problem at once: the --set syntax and the resulting values
+        raise ScenarioError(errors, str(path))
+    return sc
 
 
 def resolve_extends(path: str | Path, _seen: tuple[Path, ...] = ()) -> Any:
@@ -420,10 +428,18 @@ def deep_merge(base: Any, over: Any) -> Any:
 
 def apply_overrides(data: Any, overrides, source: str = "") -> Any:
     """Apply `a.b.c=value` strings; the value is read as YAML (numbers, lists, booleans)."""
+    data, errors = _apply_overrides(data, overrides, source)
+    if errors:
+        raise ScenarioError(errors, source)
+    return data
+
+
+def _apply_overrides(data: Any, overrides, source: str) -> tuple[Any, list[str]]:
+    """The overrides that parse are applied; the others come back as messages."""
     if not overrides:
-        return data
+        return data, []
     if not isinstance(data, dict):
-        raise ScenarioError(["(top level): must be a mapping of fields"], source)
+        return data, ["(top level): must be a mapping of fields"]
     data = _deep_copy(data)
     errors = []
     for item in overrides:
@@ -463,9 +479,7 @@ def apply_overrides(data: Any, overrides, source: str = "") -> Any:
             node[int(last)] = value
         else:
             node[last] = value
-    if errors:
-        raise ScenarioError(errors, source)
-    return data
+    return data, errors
 
 
 def _deep_copy(data):

@@ -209,3 +209,17 @@ def test_malformed_overrides_are_refused(item, start):
         apply_overrides({"name": "n", "resellers": [{"name": "a"}]}, [item])
     (message,) = info.value.messages
     assert message.startswith(start)
+
+
+def test_bad_set_syntax_and_bad_values_are_reported_together(tmp_path):
+    """One round of corrections: a malformed --set and a value the schema refuses, at once."""
+    from sim.scenario import load_scenario
+
+    f = tmp_path / "s.yaml"
+    f.write_text("centre:\n  release_hour: 12:30\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(f, ["nonsense", "centre.capacity_per_day=abc"])
+    text = "\n".join(err.value.messages)
+    assert "nonsense" in text
+    assert "centre.capacity_per_day" in text and "'abc'" in text
+    assert "centre.release_hour" in text and "750" in text
