@@ -154,6 +154,14 @@ def compute_metrics(m: Model, apps: pd.DataFrame, slots: pd.DataFrame, daily: pd
     for seg in SEGMENTS:
         ws = a.wait_days[served & (a.segment == seg)].to_numpy()
         out[f"wait_days_mean_{seg}"] = float(ws.mean()) if len(ws) else math.nan
+    # Fairness: the chance of an appointment before one's travel date, by checking habit and by
+    # segment (does checking hourly beat checking weekly?), directly or through a reseller.
+    for col, groups in (("habit", list(m.sc.humans.habits)), ("segment", SEGMENTS)):
+        for g in groups:
+            members = (a[col] == g) & resolved
+            out[f"served_share_{g}"] = _ratio((served & members).sum(), members.sum())
+            out[f"served_direct_share_{g}"] = _ratio(((a.status == "served_direct") & members).sum(),
+                                                     members.sum())
     out.update(timeline_metrics(m, daily, apps, slots))
     return out
 

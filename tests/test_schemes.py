@@ -175,3 +175,11 @@ def test_presets_switch_on_only_what_they_name(peak):
         on = {k for k in ("captcha", "otp", "ip_blocking", "prepayment", "identity_binding")
               if getattr(d, k).enabled}
         assert on == set(PRESETS[name].get("defences", {})), name
+
+
+def test_fairness_metrics_show_the_checking_race_and_its_end_under_the_draw():
+    sc = small_draw(**{"humans.pay_deadline_prob": 1.0})
+    fc = sim.run(apply_preset(sc, "first_come"), seed=4).metrics
+    ra = sim.run(sc, seed=4).metrics
+    assert fc["served_direct_share_hourly"] > fc["served_direct_share_few_weekly"] + 0.2
+    assert abs(ra["served_direct_share_hourly"] - ra["served_direct_share_few_weekly"]) < 0.05
