@@ -178,7 +178,7 @@ def test_presets_switch_on_only_what_they_name(peak):
 
 
 def test_fairness_metrics_show_the_checking_race_and_its_end_under_the_draw():
-    sc = small_draw(**{"humans.pay_deadline_prob": 1.0})
+    sc = small_draw(**{"humans.pay_deadline_prob": 1.0, "resellers": "[]"})  # people only: the race
     fc = sim.run(apply_preset(sc, "first_come"), seed=4).metrics
     ra = sim.run(sc, seed=4).metrics
     assert fc["served_direct_share_hourly"] > fc["served_direct_share_few_weekly"] + 0.2
