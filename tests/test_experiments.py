@@ -139,7 +139,7 @@ replications: 1
     with pytest.raises(sim.ScenarioError) as err:
         ex.load_experiment(p)
     assert sorted(err.value.messages) == sorted([
-        "variants.a: centre.no_show_prob: Input should be less than or equal to 1",
+        "variants.a: centre.no_show_prob: Input should be less than or equal to 1, got 1.5",
         "variants.b.overrides.run.days.x: run.days is a value, there is nothing below it to set",
         "sweep point resellers.9.bots=1, centre.capacity_per_day=10: resellers.9.bots: resellers has no item '9'",
         "sweep point resellers.9.bots=1, centre.capacity_per_day=0: resellers.9.bots: resellers has no item '9'"])
@@ -157,7 +157,7 @@ replications: 1
     with pytest.raises(sim.ScenarioError) as err:
         ex.load_experiment(p)
     assert "sweep point centre.capacity_per_day=0, policy.scheme.batches_per_day=1: centre.capacity_per_day: " \
-           "Input should be greater than or equal to 1" in err.value.messages
+           "Input should be greater than or equal to 1, got 0" in err.value.messages
 
 
 def test_cli_bad_experiment_exits_2_with_one_line_per_error(tmp_path, capsys):
