@@ -52,7 +52,8 @@ from pydantic import Field, ValidationError, model_validator
 from .fileio import atomic_path, check_writable, write_csv, write_json, write_parquet
 from .parallel import default_jobs, execute
 from .presets import PRESETS, apply_preset
-from .scenario import Scenario, ScenarioError, Strict, format_errors, parse_scenario, read_yaml, resolve_extends
+from .scenario import (Scenario, ScenarioError, Strict, format_errors, lists_to_tuples, parse_scenario,
+                       read_yaml, resolve_extends, set_paths)
 
 CACHE_VERSION = 1
 RUNS_DIR = "runs"
@@ -203,7 +204,7 @@ def load_experiment(path: str | Path) -> Plan:
     if not isinstance(data, dict):
         raise ScenarioError([f"(top level): must be a mapping of fields, got {type(data).__name__}"], src)
     try:
-        exp = Experiment.model_validate(_lists_to_tuples(data))
+        exp = Experiment.model_validate(lists_to_tuples(data))
     except ValidationError as e:
         raise ScenarioError([m.replace("docs/model.md", "docs/researchers.md") for m in format_errors(e)],
                             src) from None
@@ -303,60 +304,6 @@ def _label_value(x: Any) -> str:
     if isinstance(x, (list, tuple, dict)):
         return _jsonish(x)
     return str(x)
-
-
-def set_paths(data: dict, values: dict[str, Any]) -> tuple[dict, list[str]]:
-    """A copy of `data` with each dotted.path set to its value (numbers index lists); errors by path."""
-    data = _copy(data)
-    errors = []
-    for path, value in values.items():
-        parts = path.split(".")
-        node: Any = data
-        ok = True
-        for i, p in enumerate(parts[:-1]):
-            here = ".".join(parts[: i + 1])
-            if isinstance(node, list):
-                if not p.isdigit() or int(p) >= len(node):
-                    errors.append(f"{path}: {'.'.join(parts[:i]) or '(top level)'} has no item {p!r}")
-                    ok = False
-                    break
-                node = node[int(p)]
-            else:
-                if node.get(p) is None:
-                    node[p] = {}
-                node = node[p]
-            if not isinstance(node, (dict, list)):
-                errors.append(f"{path}: {here} is a value, there is nothing below it to set")
-                ok = False
-                break
-        if not ok:
-            continue
-        last = parts[-1]
-        if isinstance(node, list):
-            if not last.isdigit() or int(last) >= len(node):
-                errors.append(f"{path}: no list item {last!r}")
-                continue
-            node[int(last)] = _copy(value)
-        else:
-            node[last] = _copy(value)
-    return data, errors
-
-
-def _copy(x: Any) -> Any:
-    """Deep copy into plain dicts and lists (tuples from the experiment file become lists)."""
-    if isinstance(x, dict):
-        return {k: _copy(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_copy(v) for v in x]
-    return x
-
-
-def _lists_to_tuples(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _lists_to_tuples(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return tuple(_lists_to_tuples(v) for v in x)
-    return x
 
 
 # --------------------------------------------------------------------------- one replication

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .fileio import check_writable, write_json, write_text
 from .metrics import CONTRACT
 from .parallel import default_jobs, execute
-from .scenario import Scenario, ScenarioError, Strict, format_errors, load_scenario, read_yaml
+from .scenario import Scenario, ScenarioError, Strict, format_errors, lists_to_tuples, load_scenario, read_yaml
 
 # The checkout run from (a contributor's working folder) wins over the one the package was
 # installed from, so that an editable install elsewhere never checks another tree's baselines.
@@ -108,17 +108,10 @@ def load_suite(path: str | Path) -> Suite:
         raise ScenarioError([f"(top level): must be a mapping with 'entries', got {type(data).__name__}"],
                             show(path))
     try:
-        return Suite.model_validate(_tuples(data))
+        return Suite.model_validate(lists_to_tuples(data))
     except ValidationError as e:
         raise ScenarioError(format_errors(e), show(path)) from None
 
-
-def _tuples(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _tuples(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return tuple(_tuples(v) for v in x)
-    return x
 
 
 def show(path: str | Path) -> str:

@@ -365,7 +365,7 @@ def parse_scenario(data: Any, source: str = "") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError([f"(top level): must be a mapping of fields, got {type(data).__name__}"], source)
     try:
-        return Scenario.model_validate(_lists_to_tuples(data))
+        return Scenario.model_validate(lists_to_tuples(data))
     except ValidationError as e:
         raise ScenarioError(format_errors(e), source) from None
 
@@ -440,60 +440,75 @@ def _apply_overrides(data: Any, overrides, source: str) -> tuple[Any, list[str]]
         return data, []
     if not isinstance(data, dict):
         return data, ["(top level): must be a mapping of fields"]
-    data = _deep_copy(data)
-    errors = []
+    values, errors = {}, []
     for item in overrides:
         if "=" not in item:
             errors.append(f"--set {item!r}: expected dotted.path=value")
             continue
         key, raw = item.split("=", 1)
-        parts = [p for p in key.strip().split(".")]
-        if not all(parts):
+        key = key.strip()
+        if not all(key.split(".")):
             errors.append(f"--set {item!r}: empty name in dotted path")
             continue
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            values[key] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
-            value = raw
-        node = data
+            values[key] = raw
+    data, path_errors = set_paths(data, values)
+    return data, errors + [f"{e} (--set)" for e in path_errors]
+
+
+def set_paths(data: dict, values: dict[str, Any]) -> tuple[dict, list[str]]:
+    """A copy of `data` with each dotted.path set to its value (numbers index lists); errors by path.
+    Shared by --set, experiment variants and sweeps."""
+    data = plain_copy(data)
+    errors = []
+    for path, value in values.items():
+        parts = path.split(".")
+        node: Any = data
+        ok = True
         for i, p in enumerate(parts[:-1]):
+            here = ".".join(parts[: i + 1])
             if isinstance(node, list):
                 if not p.isdigit() or int(p) >= len(node):
-                    errors.append(f"{'.'.join(parts[:i + 1])}: no list item {p!r} (--set)")
-                    node = None
+                    errors.append(f"{path}: {'.'.join(parts[:i]) or '(top level)'} has no item {p!r}")
+                    ok = False
                     break
                 node = node[int(p)]
             else:
-                node = node.setdefault(p, {})
-                if not isinstance(node, (dict, list)):
-                    errors.append(f"{'.'.join(parts[:i + 1])}: is a value, cannot set {key!r} below it (--set)")
-                    node = None
-                    break
-        if node is None:
+                if node.get(p) is None:
+                    node[p] = {}
+                node = node[p]
+            if not isinstance(node, (dict, list)):
+                errors.append(f"{path}: {here} is a value, there is nothing below it to set")
+                ok = False
+                break
+        if not ok:
             continue
         last = parts[-1]
         if isinstance(node, list):
             if not last.isdigit() or int(last) >= len(node):
-                errors.append(f"{key}: no list item {last!r} (--set)")
+                errors.append(f"{path}: no list item {last!r}")
                 continue
-            node[int(last)] = value
+            node[int(last)] = plain_copy(value)
         else:
-            node[last] = value
+            node[last] = plain_copy(value)
     return data, errors
 
 
-def _deep_copy(data):
+def plain_copy(data):
+    """Deep copy into plain dicts and lists (tuples become lists)."""
     if isinstance(data, dict):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
+        return {k: plain_copy(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [plain_copy(v) for v in data]
     return data
 
 
-def _lists_to_tuples(data):
+def lists_to_tuples(data):
     """YAML gives lists; the frozen model stores tuples (strict mode wants the exact type)."""
     if isinstance(data, dict):
-        return {k: _lists_to_tuples(v) for k, v in data.items()}
+        return {k: lists_to_tuples(v) for k, v in data.items()}
     if isinstance(data, list):
-        return tuple(_lists_to_tuples(v) for v in data)
+        return tuple(lists_to_tuples(v) for v in data)
     return data

@@ -200,9 +200,9 @@ def test_an_override_is_validated_like_the_file():
 @pytest.mark.parametrize("item, start", [
     ("centre.capacity_per_day", "--set 'centre.capacity_per_day': expected"),
     (".a=1", "--set '.a=1': empty name"),
-    ("resellers.5.bots=3", "resellers.5: no list item"),
-    ("resellers.x.bots=3", "resellers.x: no list item"),
-    ("name.x=1", "name: is a value"),
+    ("resellers.5.bots=3", "resellers.5.bots: resellers has no item '5'"),
+    ("resellers.x.bots=3", "resellers.x.bots: resellers has no item 'x'"),
+    ("name.x=1", "name.x: name is a value"),
 ])
 def test_malformed_overrides_are_refused(item, start):
     with pytest.raises(ScenarioError) as info:
