@@ -9,18 +9,20 @@ The run contract shared by the CLI, the app, the experiments and the tests:
     True
 """
 
-from .metrics import CONTRACT, RunResult, collect
+from .metrics import CONTRACT, RunResult, result_of
+from .records import Records
 from .scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 
 __version__ = "0.1.0"
 
 
 def run(scenario: Scenario, seed: int | None = None, replication: int = 0) -> RunResult:
-    """One replication of a scenario: metrics, per-applicant and per-slot records, daily series."""
-    from .engine import simulate
+    """One replication of a scenario: metrics, per-applicant and per-slot records, daily series
+    (and every record, typed, in `result.records`)."""
+    from .model import simulate
 
-    return collect(simulate(scenario, seed, replication))
+    return result_of(simulate(scenario, seed, replication).records())
 
 
-__all__ = ["CONTRACT", "RunResult", "Scenario", "ScenarioError", "load_scenario", "parse_scenario", "run",
+__all__ = ["CONTRACT", "Records", "RunResult", "Scenario", "ScenarioError", "load_scenario", "parse_scenario", "run",
            "__version__"]

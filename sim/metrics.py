@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .engine import (OUTCOMES, PENDING, Model)
-from .scenario import SEGMENTS
+from .records import OUTCOMES, WASTE, Records
+from .scenario import SEGMENTS, Scenario
 
 # The metrics contract: the keys CI, the app and the regression suite rely on.
 CONTRACT = (
@@ -26,7 +26,6 @@ CONTRACT = (
     "reseller_price_mean_eur", "reseller_profit_eur", "rent_paid_above_fee_eur",
     "bot_requests_per_day_mean", "human_checks_per_appointment", "events_processed",
 )
-WASTE = tuple(o for o in OUTCOMES if o.startswith("wasted_"))
 
 
 @dataclass
@@ -37,57 +36,7 @@ class RunResult:
     slots: pd.DataFrame
     daily: pd.DataFrame
     reviews: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-def applicant_frame(m: Model) -> pd.DataFrame:
-    p = m.pop
-    habits = list(m.sc.humans.habits)
-    slot = m.appt_slot
-    has = slot >= 0
-    appt_day = np.where(has, np.asarray(m.s_day, dtype=float)[np.where(has, slot, 0)] if len(m.s_day)
-                        else np.nan, np.nan)
-    status = _labels(["waiting", "served_direct", "served_via_reseller", "abandoned"], m.st_np)
-    return pd.DataFrame({
-        "arrival_day": p.arrival,
-        "segment": pd.Categorical.from_codes(p.segment, SEGMENTS),
-        "habit": pd.Categorical.from_codes(p.habit, habits),
-        "checks_per_day": p.check_rate,
-        "latest_day": p.latest_day,
-        "status": status,
-        "slot": slot,
-        "appointment_day": appt_day,
-        # appointments are at midday of their day
-        "wait_days": appt_day + 0.5 - p.arrival,
-        "served_at_day": m.served_t,
-        "reseller": m.reseller_of,
-        "price_paid_eur": m.price_paid,
-        "site_checks": p.check_rate * m.search_days,
-        "attempts": m.attempts,
-        "failed_attempts": m.failed,
-        "defence_minutes": m.defence_days * 1440.0,
-    })
-
-
-def _labels(names, codes) -> pd.Series:
-    """names[codes] as a string column: taking from a column of the few names is ~8x faster than
-    converting an array of 200k numpy strings to pandas' string dtype (same values, same dtype)."""
-    return pd.Series(list(names), dtype="str").take(np.asarray(codes, dtype=np.int64)).reset_index(drop=True)
-
-
-def slot_frame(m: Model) -> pd.DataFrame:
-    names = ["nobody", "human", "bot", "draw", "reseller_draw"]
-    return pd.DataFrame({
-        "day": np.asarray(m.s_day, dtype=np.int64),
-        "pool": _labels(["first_come", "draw"], m.s_pool),
-        "released_at_day": np.asarray(m.s_release_t, dtype=float),
-        "first_taken_by": _labels(names, m.s_taken_by),
-        "booked_at_day": np.asarray(m.s_booked_t, dtype=float),
-        "holder": np.asarray(m.s_holder, dtype=np.int64),
-        "reseller": np.asarray(m.s_reseller, dtype=np.int64),
-        "prepaid": np.asarray(m.s_prepaid, dtype=bool),
-        "offers": np.asarray(m.s_offers, dtype=np.int64),
-        "outcome": _labels(OUTCOMES, m.s_outcome),
-    })
+    records: Records | None = None  # every record of the run, typed (draws and resellers too)
 
 
 def _q(x: np.ndarray, q: float) -> float:
@@ -98,13 +47,15 @@ def _ratio(a: float, b: float) -> float:
     return float(a) / float(b) if b else math.nan
 
 
-def compute_metrics(m: Model, apps: pd.DataFrame, slots: pd.DataFrame, daily: pd.DataFrame) -> dict:
-    sc = m.sc
+def compute_metrics(records: Records) -> dict:
+    """The metrics contract (and the extra metrics) of one run, from its records alone."""
+    sc = records.scenario
+    apps, slots, daily = records.applicants, records.slots, records.daily
     w0, end = sc.run.warmup_days, sc.run.days
     fee = sc.centre.service_fee_eur
 
     win = slots[(slots.day >= w0) & (slots.day < end)]
-    assert (win.outcome != OUTCOMES[PENDING]).all(), "a slot of the window has no outcome"
+    assert (win.outcome != "pending").all(), "a slot of the window has no outcome"
     counts = win.outcome.value_counts()
     n = {o: int(counts.get(o, 0)) for o in OUTCOMES}
     released = len(win)
@@ -120,7 +71,7 @@ def compute_metrics(m: Model, apps: pd.DataFrame, slots: pd.DataFrame, daily: pd
     # Where the reseller prepaid the fee, part of the price is the fee itself, not rent.
     fee_in_price = np.where(slots.prepaid.to_numpy()[sales.slot.to_numpy()], fee, 0.0) if len(sales) else 0.0
     dwin = daily[(daily.day >= w0) & (daily.day < end)]
-    cost = sum(r.cost for r in m.resellers)
+    cost = sum(records.resellers.cost_eur.tolist())
     # Costs over the whole run scaled to the window: costs are spread evenly enough for a summary.
     cost_window = cost * (end - w0) / end
     out = {
@@ -148,37 +99,37 @@ def compute_metrics(m: Model, apps: pd.DataFrame, slots: pd.DataFrame, daily: pd
         "human_defence_minutes_per_appointment": _ratio(a.defence_minutes.sum(), served.sum()),
         "human_failed_attempts_per_appointment": _ratio(a.failed_attempts.sum(), served.sum()),
         "reassignments": int(daily.reassignments.sum()) if len(daily) else 0,
-        "bots_end": float(sum(r.bots for r in m.resellers)),
-        "events_processed": int(m.env.events_processed),
+        "bots_end": float(sum(records.resellers.bots_end.tolist())),
+        "events_processed": int(records.events_processed),
     }
     for seg in SEGMENTS:
         ws = a.wait_days[served & (a.segment == seg)].to_numpy()
         out[f"wait_days_mean_{seg}"] = float(ws.mean()) if len(ws) else math.nan
     # Fairness: the chance of an appointment before one's travel date, by checking habit and by
     # segment (does checking hourly beat checking weekly?), directly or through a reseller.
-    for col, groups in (("habit", list(m.sc.humans.habits)), ("segment", SEGMENTS)):
+    for col, groups in (("habit", list(records.habits)), ("segment", SEGMENTS)):
         for g in groups:
             members = (a[col] == g) & resolved
             out[f"served_share_{g}"] = _ratio((served & members).sum(), members.sum())
             out[f"served_direct_share_{g}"] = _ratio(((a.status == "served_direct") & members).sum(),
                                                      members.sum())
-    out.update(timeline_metrics(m, daily, apps, slots))
+    out.update(timeline_metrics(sc, daily, slots))
     return out
 
 
-def timeline_metrics(m: Model, daily: pd.DataFrame, apps: pd.DataFrame, slots: pd.DataFrame) -> dict:
+def timeline_metrics(sc: Scenario, daily: pd.DataFrame, slots: pd.DataFrame) -> dict:
     """Before/after figures for a run whose policy switches (the Rabat story)."""
-    if not m.sc.timeline:
+    if not sc.timeline:
         return {}
-    sw = m.sc.timeline[0].day
+    sw = sc.timeline[0].day
     req = daily.set_index("day").bot_requests
     before = req.loc[sw - 28: sw - 1].mean()
     out = {"switch_day": sw}
     for w in range(1, 5):
         after = req.loc[sw + 7 * (w - 1): sw + 7 * w - 1].mean()
         out[f"bot_activity_ratio_week{w}"] = _ratio(after, before) if before else math.nan
-    after = slots[(slots.day >= sw) & (slots.day < m.sc.run.days)]
-    before_s = slots[(slots.day >= max(sw - 28, m.sc.run.warmup_days)) & (slots.day < sw)]
+    after = slots[(slots.day >= sw) & (slots.day < sc.run.days)]
+    before_s = slots[(slots.day >= max(sw - 28, sc.run.warmup_days)) & (slots.day < sw)]
     out["appointments_genuine_after_switch"] = int((after.outcome == "attended_direct").sum())
     out["share_via_reseller_before"] = _share_via(before_s)
     out["share_via_reseller_after"] = _share_via(after)
@@ -191,8 +142,7 @@ def _share_via(s: pd.DataFrame) -> float:
     return _ratio(v, d + v)
 
 
-def collect(m: Model) -> RunResult:
-    apps = applicant_frame(m)
-    slots = slot_frame(m)
-    daily = pd.DataFrame(m.daily)
-    return RunResult(compute_metrics(m, apps, slots, daily), apps, slots, daily, pd.DataFrame(m.reviews))
+def result_of(records: Records) -> RunResult:
+    """A run's result: its metrics computed from its records, and the records."""
+    return RunResult(compute_metrics(records), records.applicants, records.slots, records.daily,
+                     records.reviews, records)

@@ -66,7 +66,7 @@ def execute(fn: Callable[[Any], Any], tasks: Sequence[Any], *, jobs: int | None 
 def _run_pool(fn, tasks, jobs: int, done) -> None:
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.engine", "sim.metrics"])  # import pandas/simpy once, not per worker
+        ctx.set_forkserver_preload(["sim.model", "sim.metrics"])  # import pandas/simpy once, not per worker
     else:
         ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:

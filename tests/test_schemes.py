@@ -8,7 +8,7 @@ from scipy import stats
 
 import sim
 from sim.cli import main
-from sim.engine import simulate
+
 from sim.presets import PRESETS, apply_preset
 
 # The baseline's summer peak at half scale (centre, demand and fleets), shortened to 50 measured
@@ -94,9 +94,9 @@ def small_draw(**over):
 def test_random_allocation_shares_follow_registrations_whatever_the_habit():
     sc = small_draw(**{"resellers": "[]", "humans.pay_deadline_prob": 1.0,
                        "policy.defences.identity_binding.detection_prob": 1.0})
-    m = simulate(sc, seed=3)
-    reg = np.array([d["registered_by_habit"] for d in m.draws], float)
-    won = np.array([d["won_by_habit"] for d in m.draws], float)
+    draws = sim.run(sc, seed=3).records.draws
+    reg = np.array(draws.registered_by_habit.tolist(), float)
+    won = np.array(draws.won_by_habit.tolist(), float)
     keep = reg.sum(1) > 0
     expected = (reg[keep] / reg[keep].sum(1, keepdims=True) * won[keep].sum(1, keepdims=True)).sum(0)
     observed = won[keep].sum(0)

@@ -1,15 +1,12 @@
-"""Runtime state of the actors: the pool of searching people and the resellers.
+"""The two pools of waiting people the markets draw from: first-come searchers and draw registrations.
 
-Parameters stay in the frozen scenario; what changes during a run lives here.
+Both are sets with O(1) add, remove and random pick, kept as lists plus a position index
+so that a uniform (or rate-weighted) pick costs one or two random numbers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
-
-from .scenario import Reseller
 
 
 class SearchPool:
@@ -92,47 +89,3 @@ class Registry:
             self.items[k] = last
             self.pos[last] = k
         return True
-
-
-@dataclass
-class ResellerState:
-    """One reseller and its bot fleet, as it evolves during a run."""
-    index: int
-    p: Reseller
-    mode: str
-    bots: float
-    price: float
-    inventory: dict[int, list] = field(default_factory=lambda: {0: [], 1: []})  # pool -> heap (day, slot)
-    orders: list[int] = field(default_factory=list)  # to_order clients waiting, FIFO
-    inflight: int = 0
-    pending_detection: bool = False
-    token: int = 0
-    booked_today: int = 0
-    # totals over the run
-    revenue: float = 0.0
-    cost: float = 0.0
-    attempts: int = 0
-    # the current review period
-    period_booked: int = 0
-    period_sold: int = 0
-    period_revenue: float = 0.0
-    period_cost: float = 0.0
-    period_quota: float = 0.0
-    unsold_yesterday: int = 0
-    sold_yesterday: int = 0
-    mode_switch_day: int | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.bots >= 1.0
-
-    def held(self) -> int:
-        return sum(len(h) for h in self.inventory.values())
-
-    def charge(self, eur: float) -> None:
-        self.cost += eur
-        self.period_cost += eur
-
-    def earn(self, eur: float) -> None:
-        self.revenue += eur
-        self.period_revenue += eur
