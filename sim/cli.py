@@ -20,7 +20,9 @@ from .scenario import ScenarioError, load_scenario
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 # Modules that add subcommands: each defines add_parser(subparsers) and sets func on its parser.
-EXTENSIONS = ["sim.compare", "sim.experiments", "sim.report", "sim.regress", "sim.bench"]
+EXTENSIONS = ["sim.compare", "sim.experiments", "sim.report", "sim.regress"]
+# The benchmark lives in the checkout, outside the package users import: `slotsim bench` calls it.
+BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 
 
 class BadInput(Exception):
@@ -104,6 +106,16 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args) -> int:
+    """A thin call: benchmarks/bench.py does the measuring (its own options and --help)."""
+    if not BENCHMARK.is_file():
+        raise BadInput(f"slotsim bench needs a source checkout: {BENCHMARK} not found "
+                       "(git clone the repository and pip install -e it)")
+    sys.path.insert(0, str(BENCHMARK.parent))
+    bench = importlib.import_module("bench")
+    return bench.main(args.bench_args, prog="slotsim bench")
+
+
 def _jsonable(m: dict) -> dict:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in m.items()}
 
@@ -129,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     p.set_defaults(func=cmd_validate)
 
+    p = sub.add_parser("bench", add_help=False, help="measure the engine's speed against bare SimPy "
+                       "(benchmarks/bench.py; slotsim bench --help for its options)")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
+
     for name in EXTENSIONS:
         try:
             mod = importlib.import_module(name)
@@ -141,8 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv[:1] == ["bench"]:  # its options are the benchmark's own: passed through untouched
+        args = argparse.Namespace(func=cmd_bench, bench_args=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
     except (ScenarioError, BadInput) as e:

@@ -8,9 +8,13 @@ import math
 
 import pytest
 
-from sim import bench
-from sim.cli import build_parser
-from conftest import scenario_path
+import sys
+
+from sim.cli import main
+from conftest import REPO, scenario_path
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import bench  # noqa: E402  (benchmarks/bench.py: outside the package users import)
 
 # A twentieth of the large centre over a few weeks: the quick benchmark's code path in seconds.
 TINY = dict(days=30, scale=0.05, reps=1, bare_events=20_000, bare_reps=1, scaling_factors=(1.0, 2.0),
@@ -115,6 +119,9 @@ def test_variant_scales_centre_demand_and_fleets():
     assert base["run"]["days"] != 40  # the base is left alone
 
 
-def test_subcommand_is_registered():
-    args = build_parser().parse_args(["bench", "--quick", "--out", "x.jsonl", "--parts", "bare"])
-    assert args.func is bench.cmd_bench and args.quick and args.parts == "bare"
+def test_slotsim_bench_passes_its_options_to_the_benchmark(capsys):
+    assert main(["bench", "--parts", "bare,bogus"]) == 2
+    assert "--parts: choose among bare" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--help"])
+    assert exc.value.code == 0 and "--no-isolate" in capsys.readouterr().out
