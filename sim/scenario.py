@@ -3,7 +3,7 @@
 Parameters are pure data (STARS style): strict types so that YAML 1.1 surprises
 (`NO` -> False, `12:30` -> 750) fail loudly, unknown keys are refused, and every
 error of a file is reported at once with its field path and the rule broken.
-Defaults come from ../shared/CALIBRATION.md; the source is named next to each.
+Defaults rest on the sourced figures listed in docs/calibration.md; the source is named next to each.
 """
 
 from __future__ import annotations

@@ -82,8 +82,9 @@ class Kernel(simpy.Environment):
         fn(*args)
 
     def step(self) -> None:
-        self.events_processed += 1
         queue = self._queue
+        if queue:  # an empty queue raises EmptySchedule below: nothing processed
+            self.events_processed += 1
         if queue and queue[0][3].__class__ is tuple:  # a scheduled call
             self._now, _, _, (fn, args) = heapq.heappop(queue)
             fn(*args)
