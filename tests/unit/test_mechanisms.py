@@ -92,8 +92,8 @@ def test_a_resellers_cost_and_revenue_are_its_fleet_attempts_fees_and_sales(prep
 @pytest.mark.xfail(strict=True, reason="sim bug: a reseller confirming a draw win is never charged the "
                    "service fee unless the prepayment defence is on (ResellerMarket.books charges it only "
                    "under friction.prepaid), although docs/model.md 4.6 says a reseller pays at once to "
-                   "confirm and Model.assign marks every draw slot prepaid. A model change: left to the issue "Measures an "
-                   "evaluator accepts" (accounting: who paid the fee is recorded per slot)")
+                   "confirm and Model.assign marks every draw slot prepaid. A model change: left to the issue 'Measures an "
+                   "evaluator accepts' (accounting: who paid the fee is recorded per slot)")
 def test_a_reseller_pays_the_fee_for_each_draw_win_it_confirms():
     """Under random allocation a win is confirmed by paying the fee (docs/model.md 4.6) and the slot
     is recorded as prepaid; the reseller confirms its wins at once, so its cost must include the
@@ -119,7 +119,7 @@ def test_a_reseller_pays_the_fee_for_each_draw_win_it_confirms():
                    "with NO_CLIENT (ResellerMarket.next_order skips draw clients and never drops them, and "
                    "ToOrder.limit_quota counts them), so attempts, events and the fleet's cost grow with its "
                    "poll rate (4 bots polling every 5 s: ~4 million attempts for 48 bookings, 60+ s a run). A model "
-                   "change: left to the issue \"Resellers as businesses\" (bot traffic from what fleets do)")
+                   "change: left to the issue 'Resellers as businesses' (bot traffic from what fleets do)")
 def test_a_to_order_fleet_attempts_only_bookings_it_can_use():
     """Random allocation for first-time applicants with part of the capacity booked first-come:
     a to-order agency takes orders from buyers of both pools; it books first-come slots only for
