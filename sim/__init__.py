@@ -24,5 +24,14 @@ def run(scenario: Scenario, seed: int | None = None, replication: int = 0) -> Ru
     return result_of(simulate(scenario, seed, replication).records())
 
 
-__all__ = ["CONTRACT", "Records", "RunResult", "Scenario", "ScenarioError", "load_scenario", "parse_scenario", "run",
-           "__version__"]
+def experiment(spec: dict, **options):
+    """Variants x sweep x replications of a scenario in one call, from a plain dict (keys of an
+    experiment file: base, variants, sweep, replications, seed, jobs...): the tidy runs (`.runs`,
+    one row per run) and their summary with 95% t-intervals (`.summary`). See sim.runner.run_plan."""
+    from .runner import run_plan
+
+    return run_plan(spec, **options)
+
+
+__all__ = ["CONTRACT", "Records", "RunResult", "Scenario", "ScenarioError", "experiment", "load_scenario",
+           "parse_scenario", "run", "__version__"]

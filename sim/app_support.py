@@ -24,7 +24,9 @@ import pandas as pd
 import yaml
 
 from .presets import apply_preset
+from .runner import RunPlan, Task, collect_metrics, run
 from .scenario import SEGMENTS, Scenario, ScenarioError, deep_merge, parse_scenario, resolve_extends
+from .stats import t_interval
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 NOT_SCENARIOS = {"regression.yaml"}
@@ -433,44 +435,36 @@ class Comparison:
 
 def run_comparison(variants: dict[str, Scenario], seed: int, replications: int,
                    on_progress: Callable[[int, int, str, int], None] | None = None, key: str = "") -> Comparison:
-    """Run every (variant, replication) in this process with sim.run; keep metrics and summaries.
+    """Run every (variant, replication) in this process (sim/runner.py); keep metrics and summaries.
 
     Replication k of every variant uses (seed, k): all schemes face the same applicants.
     on_progress(done, total, variant, replication) is called before each run and at the end.
     """
     import time
 
-    import sim
-
     t0 = time.perf_counter()
-    total = len(variants) * replications
-    rows, daily, fair, quants = [], [], [], []
-    i = 0
-    for k in range(replications):
-        for name, sc in variants.items():
-            if on_progress:
-                on_progress(i, total, name, k)
-            res = sim.run(sc, seed=seed, replication=k)
-            rows.append({"variant": name, "label": LABELS.get(name, name), "replication": k, **res.metrics})
-            d = res.daily[[c for c in DAILY_COLS if c in res.daily.columns]].copy()
-            d.insert(0, "replication", k)
-            d.insert(0, "variant", name)
-            daily.append(d)
-            f, q = _summarise_applicants(sc, res.applicants)
-            for frame in (f, q):
-                frame.insert(0, "replication", k)
-                frame.insert(0, "variant", name)
-            fair.append(f)
-            quants.append(q)
-            i += 1
-            del res
-    if on_progress:
-        on_progress(total, total, "", replications - 1)
+
+    def progress(done: int, total: int, task: Task | None) -> None:
+        if on_progress:
+            on_progress(done, total, task.variant if task else "",
+                        task.replication if task else replications - 1)
+
+    done = run(RunPlan.of(variants, seed, replications), collect=_collect, jobs=1, progress=False,
+               on_progress=progress)
+    f = done.frames(ident=("variant", "replication"), by_replication=True)
+    metrics = f.runs
+    metrics.insert(1, "label", [LABELS.get(v, v) for v in metrics.variant])
     return Comparison(key=key, variants=dict(variants), seed=seed, replications=replications,
-                      metrics=pd.DataFrame(rows), daily=pd.concat(daily, ignore_index=True),
-                      fairness=pd.concat(fair, ignore_index=True), wait_quantiles=pd.concat(quants, ignore_index=True),
-                      seconds=time.perf_counter() - t0,
+                      metrics=metrics, daily=f.table("daily"), fairness=f.table("fairness"),
+                      wait_quantiles=f.table("wait_quantiles"), seconds=time.perf_counter() - t0,
                       labels={v: LABELS.get(v, v) for v in variants})
+
+
+def _collect(task: Task, res) -> dict:
+    """What the app keeps of a run: metrics, a few daily series and small summaries of the applicants."""
+    fairness, quantiles = _summarise_applicants(task.scenario, res.applicants)
+    return {**collect_metrics(task, res), "daily": res.daily[[c for c in DAILY_COLS if c in res.daily.columns]],
+            "fairness": fairness, "wait_quantiles": quantiles}
 
 
 def _summarise_applicants(sc: Scenario, apps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -507,13 +501,7 @@ MEASURES = {  # metric -> (column title, factor to display units, unit)
 
 def ci_halfwidth(x: pd.Series) -> float:
     """95% confidence half-width of the mean (Student t), NaN with fewer than 2 values."""
-    from scipy import stats  # imported here: scipy.stats takes a second to import
-
-    x = x.dropna().astype(float)
-    n = len(x)
-    if n < 2:
-        return math.nan
-    return float(x.std(ddof=1) * stats.t.ppf(0.975, n - 1) / math.sqrt(n))
+    return t_interval(x).half_width
 
 
 def summary_table(c: Comparison) -> pd.DataFrame:

@@ -7,62 +7,37 @@ same applicants; the differences in the table come from the policies alone.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from .cli import format_value as _fmt
 from .metrics import CONTRACT
-from .parallel import execute
 from .presets import PRESETS, apply_preset
+from .runner import RunPlan, run
 from .scenario import Scenario, ScenarioError, load_scenario
+from .stats import t_interval
 
 # Extra keys worth a policy maker's eye, shown after the contract when present.
 EXTRA = ("applicants_abandoned", "slots_wasted_unsold", "slots_wasted_no_show", "slots_wasted_unpaid",
          "reassignments", "human_defence_minutes_per_appointment", "bots_end")
 
 
-@dataclass(frozen=True)
-class RunTask:
-    variant: str
-    scenario: Scenario
-    seed: int
-    replication: int
-
-
-def run_task(task: RunTask) -> dict:
-    """One (variant, replication): module-level so process pools and Dask can pickle it."""
-    import sim
-
-    res = sim.run(task.scenario, seed=task.seed, replication=task.replication)
-    return {"variant": task.variant, "replication": task.replication, **res.metrics}
-
-
 def compare(variants: dict[str, Scenario], seed: int, replications: int = 1, jobs: int | None = None,
             progress: bool | None = None) -> pd.DataFrame:
-    """Per-replication metrics of every variant, one row per (variant, replication)."""
-    tasks = [RunTask(name, sc, seed, k) for k in range(replications) for name, sc in variants.items()]
-    rows = execute(run_task, tasks, jobs=jobs, progress=progress, desc="compare")
-    order = {name: i for i, name in enumerate(variants)}
-    df = pd.DataFrame(rows)
-    return df.sort_values(["variant", "replication"], key=lambda c: c.map(order) if c.name == "variant"
-                          else c).reset_index(drop=True)
+    """Per-replication metrics of every variant, one row per (variant, replication), in variant order."""
+    done = run(RunPlan.of(variants, seed, replications), jobs=jobs, progress=progress, desc="compare")
+    return done.frames(ident=("variant", "replication")).runs
 
 
 def summarise(runs: pd.DataFrame, metrics=None) -> pd.DataFrame:
     """Mean per variant and metric, with a 95% half-width when there are replications."""
-    from scipy import stats  # imported here: ~1 s, and most commands never need it
-
     metrics = [m for m in (metrics or CONTRACT + EXTRA) if m in runs.columns]
-    variants = list(dict.fromkeys(runs.variant))
     out = {}
-    for v in variants:
-        g = runs[runs.variant == v][metrics].astype(float)
-        out[(v, "mean")] = g.mean()
-        n = g.notna().sum()
-        t = stats.t.ppf(0.975, np.maximum(n - 1, 1))
-        out[(v, "ci95")] = (g.std(ddof=1) * t / np.sqrt(n)).where(n > 1)
+    for v in dict.fromkeys(runs.variant):
+        g = runs[runs.variant == v]
+        ci = {m: t_interval(g[m]) for m in metrics}
+        out[(v, "mean")] = pd.Series({m: i.mean for m, i in ci.items()}, index=metrics, dtype=float)
+        out[(v, "ci95")] = pd.Series({m: i.half_width for m, i in ci.items()}, index=metrics, dtype=float)
     return pd.DataFrame(out)
 
 

@@ -36,29 +36,29 @@ import itertools
 import json
 import math
 import pickle
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Mapping
 
-import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from .fileio import atomic_path, check_writable, write_csv, write_json, write_parquet
-from .parallel import default_jobs, execute
+from .parallel import default_jobs
 from .presets import PRESETS, apply_preset
+from .provenance import git_state, versions
+from .runner import BASE_POINT, Cell, RunPlan, Task, cell_value, collect_metrics, run_task, tidy
+from .runner import run as run_tasks
 from .scenario import (Scenario, ScenarioError, Strict, format_errors, lists_to_tuples, parse_scenario,
                        read_yaml, resolve_extends, set_paths)
+from .stats import (CONFIDENCE, describe, metric_columns, summarise, t_half_width,  # noqa: F401 (re-exported)
+                    t_interval, welch_half_width)
 
 CACHE_VERSION = 1
 RUNS_DIR = "runs"
-BASE_POINT = "base"         # the point label of an experiment without a sweep
-CONFIDENCE = 0.95
 # Metrics shown by `batch` at the end and by the report's tables (when present).
 HEADLINE = ("share_captured_by_bots", "share_via_reseller", "wait_days_mean", "wait_days_p90",
             "abandon_rate", "slots_wasted", "rent_paid_above_fee_eur", "bot_requests_per_day_mean")
@@ -165,19 +165,6 @@ def _jsonish(v: Any) -> str:
 # --------------------------------------------------------------------------- resolution
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One (variant, sweep point) with its resolved scenario."""
-    variant: str
-    point: str
-    params: tuple[tuple[str, Any], ...]
-    scenario: Scenario
-
-    @property
-    def digest(self) -> str:
-        return self.scenario.digest()
-
-
 @dataclass
 class Plan:
     experiment: Experiment
@@ -199,25 +186,56 @@ class Plan:
 def load_experiment(path: str | Path) -> Plan:
     """Read and validate an experiment file and resolve every cell's scenario; all errors at once."""
     path = Path(path)
-    src = str(path)
-    data = read_yaml(path)
+    return resolve(validate(read_yaml(path), str(path)), path)
+
+
+def validate(data: Any, src: str) -> Experiment:
     if not isinstance(data, dict):
         raise ScenarioError([f"(top level): must be a mapping of fields, got {type(data).__name__}"], src)
     try:
-        exp = Experiment.model_validate(lists_to_tuples(data))
+        return Experiment.model_validate(lists_to_tuples(data))
     except ValidationError as e:
         raise ScenarioError([m.replace("docs/model.md", "docs/researchers.md") for m in format_errors(e)],
                             src) from None
-    return resolve(exp, path)
 
 
-def resolve(exp: Experiment, path: Path) -> Plan:
+def from_dict(spec: Mapping[str, Any]) -> Plan:
+    """An experiment given as a dict (sim.experiment): the file's keys, with shorthands.
+
+    base may be a Scenario; a variant may be a preset name or a mapping of dotted overrides;
+    without replications or target, one replication. Paths are relative to the working folder.
+    """
+    data = dict(spec)
+    base = data.get("base")
+    if isinstance(base, Scenario):
+        data["base"] = base.name or "scenario"
+    data.setdefault("name", "experiment")
+    if "replications" not in data and "target" not in data:
+        data["replications"] = 1
+    if isinstance(data.get("variants"), Mapping):
+        data["variants"] = {name: _variant(v) for name, v in data["variants"].items()}
+    return resolve(validate(data, "(experiment)"), Path("(experiment)"),
+                   base if isinstance(base, Scenario) else None)
+
+
+def _variant(v: Any) -> Any:
+    if isinstance(v, str):
+        return {"preset": v}
+    if v is None:
+        return {}
+    if isinstance(v, Mapping) and not set(v) <= {"preset", "scenario", "overrides"}:
+        return {"overrides": dict(v)}
+    return v
+
+
+def resolve(exp: Experiment, path: Path, base: Scenario | None = None) -> Plan:
+    """Every cell's scenario; `base`, when given, is used instead of the file `exp.base`."""
     here = path.parent
     errors: list[str] = []
 
-    def load_data(file: str, where: str) -> dict | None:
+    def load_data(file: str | Scenario, where: str) -> dict | None:
         try:
-            data = resolve_extends(here / file)
+            data = file.to_dict() if isinstance(file, Scenario) else resolve_extends(here / file)
         except ScenarioError as e:
             errors.extend(f"{where}: {file}: {m}" for m in e.messages)
             return None
@@ -228,7 +246,7 @@ def resolve(exp: Experiment, path: Path) -> Plan:
         errors.extend(f"overrides.{m}" for m in errs)
         return out
 
-    base_data = load_data(exp.base, "base")
+    base_data = load_data(exp.base if base is None else base, "base")
     base_sc = _parse(base_data, "base", errors) if base_data is not None else None
 
     variant_data: dict[str, dict] = {}
@@ -309,13 +327,7 @@ def _label_value(x: Any) -> str:
 # --------------------------------------------------------------------------- one replication
 
 
-@dataclass(frozen=True)
-class RepTask:
-    """Replication `replication` of one scenario: what a worker needs, nothing more."""
-    key: str
-    scenario: Scenario
-    seed: int
-    replication: int
+RepTask = Task   # one replication of one cell (sim/runner.py); `key` names its checkpoint
 
 
 def task_key(digest: str, seed: int, replication: int) -> str:
@@ -323,14 +335,20 @@ def task_key(digest: str, seed: int, replication: int) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def run_rep(task: RepTask) -> dict:
-    """Run one replication and keep what an experiment stores (module level: picklable)."""
-    import sim
+def cell_key(cell: Cell, seed: int, replication: int) -> str:
+    """Runs of the same scenario, seed and replication share a key: run once, checkpointed once."""
+    return task_key(cell.digest, seed, replication)
 
-    res = sim.run(task.scenario, seed=task.seed, replication=task.replication)
-    return {"metrics": {k: _plain(v) for k, v in res.metrics.items()},
-            "daily": res.daily,
+
+def collect_rep(task: Task, res) -> dict:
+    """What an experiment keeps of a run: metrics, daily series, waits of replication 0."""
+    return {**collect_metrics(task, res), "daily": res.daily,
             "waits": wait_table(task.scenario, res.applicants) if task.replication == 0 else None}
+
+
+def run_rep(task: Task) -> dict:
+    """Run one replication and keep what an experiment stores (module level: picklable)."""
+    return run_task(task, collect_rep)
 
 
 def wait_table(sc: Scenario, apps: pd.DataFrame) -> pd.DataFrame:
@@ -344,16 +362,6 @@ def wait_table(sc: Scenario, apps: pd.DataFrame) -> pd.DataFrame:
         "arrival_day": a.arrival_day.astype("float32"),
         "wait_days": a.wait_days.astype("float32"),
     }).reset_index(drop=True)
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return float(v)
-    return v
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -380,97 +388,12 @@ class Store:
             return None
         return blob["payload"]
 
-    def save(self, task: RepTask, payload: dict) -> None:
+    def save(self, task: Task, payload: dict) -> None:
         blob = {"version": CACHE_VERSION, "key": task.key, "digest": task.scenario.digest(),
                 "seed": task.seed, "replication": task.replication, "payload": payload}
         with atomic_path(self.path(task.key)) as tmp:
             with open(tmp, "wb") as f:
                 pickle.dump(blob, f, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def t_half_width(sd: float, n: int, confidence: float = CONFIDENCE) -> float:
-    if n < 2 or not math.isfinite(sd):
-        return math.nan
-    from scipy import stats  # lazy: ~1 s to import, and most commands never need it
-
-    return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n))
-
-
-def describe(x: np.ndarray) -> dict:
-    """n, mean, sd, 95% t-interval of the non-missing values."""
-    x = np.asarray(x, dtype=float)
-    x = x[~np.isnan(x)]
-    n = len(x)
-    mean = float(x.mean()) if n else math.nan
-    sd = float(x.std(ddof=1)) if n > 1 else math.nan
-    hw = t_half_width(sd, n)
-    return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - hw, "ci_high": mean + hw, "half_width": hw}
-
-
-def welch_half_width(a: np.ndarray, b: np.ndarray, confidence: float = CONFIDENCE) -> float:
-    """Half-width of the CI of mean(a) - mean(b) treating the samples as independent (Welch)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if len(a) < 2 or len(b) < 2:
-        return math.nan
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se2 = va + vb
-    if se2 == 0:
-        return 0.0
-    df = se2 ** 2 / ((va ** 2 / (len(a) - 1) if va else 0.0) + (vb ** 2 / (len(b) - 1) if vb else 0.0))
-    from scipy import stats
-
-    return float(stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(se2))
-
-
-def metric_columns(runs: pd.DataFrame, params: list[str] = ()) -> list[str]:
-    skip = {"variant", "point", "replication", "seed", *params}
-    return [c for c in runs.columns if c not in skip and pd.api.types.is_numeric_dtype(runs[c])
-            and not pd.api.types.is_bool_dtype(runs[c])]
-
-
-def summarise(runs: pd.DataFrame, reference: str, params: list[str] = (), metrics: list[str] | None = None
-              ) -> pd.DataFrame:
-    """One row per (variant, point, metric): mean, sd, 95% CI, n; and, for variants other than the
-    reference, the paired difference (variant - reference, replication by replication at the same
-    point) with its CI, and the Welch half-width the same two samples would give unpaired."""
-    params = list(params)
-    metrics = metrics or metric_columns(runs, params)
-    rows = []
-    variants = list(dict.fromkeys(runs.variant))
-    points = list(dict.fromkeys(runs.point))
-    for point in points:
-        at = runs[runs.point == point]
-        ref = at[at.variant == reference].set_index("replication")
-        for v in variants:
-            g = at[at.variant == v].set_index("replication")
-            if g.empty:
-                continue
-            pvals = {p: g[p].iloc[0] for p in params}
-            common = g.index.intersection(ref.index) if v != reference else pd.Index([])
-            for m in metrics:
-                d = describe(g[m].to_numpy(dtype=float))
-                if d["n"] == 0:
-                    continue
-                row = {"variant": v, "point": point, **pvals, "metric": m, **d, "reference": reference}
-                if len(common):
-                    x = g.loc[common, m].to_numpy(dtype=float)
-                    y = ref.loc[common, m].to_numpy(dtype=float)
-                    diff = describe(x - y)
-                    row.update({f"diff_{k}": val for k, val in diff.items()})
-                    row["unpaired_half_width"] = welch_half_width(x[~np.isnan(x - y)], y[~np.isnan(x - y)])
-                rows.append(row)
-    out = pd.DataFrame(rows)
-    for c in ("diff_n", "diff_mean", "diff_sd", "diff_ci_low", "diff_ci_high", "diff_half_width",
-              "unpaired_half_width"):
-        if c not in out.columns:
-            out[c] = np.nan
-    if "diff_n" in out.columns:
-        out["diff_n"] = out["diff_n"].astype("Int64")
-    return out
 
 
 # --------------------------------------------------------------------------- replications algorithm
@@ -489,16 +412,15 @@ def precision_ratios(values: dict[str, list[float]], target: Target) -> list[flo
     for n in range(1, n_total + 1):
         worst = 0.0
         for xs in values.values():
-            x = np.asarray(xs[:n], dtype=float)
-            x = x[~np.isnan(x)]
-            if len(x) == 0 and n > 1:
+            ci = t_interval(xs[:n])
+            if ci.n == 0 and n > 1:
                 continue            # a metric undefined in every replication so far: nothing to estimate
-            if len(x) < 2:
+            if ci.n < 2:
                 worst = math.inf
                 break
-            hw = t_half_width(float(x.std(ddof=1)), len(x))
+            hw = ci.half_width
             if target.relative:
-                mean = abs(float(x.mean()))
+                mean = abs(ci.mean)
                 dev = 0.0 if hw == 0 else (hw / mean if mean > 0 else math.inf)
             else:
                 dev = hw
@@ -560,12 +482,14 @@ class Outcome:
     wall_s: float = 0.0
 
 
-def run_experiment(plan: Plan, out: str | Path, *, jobs: int | None = None, scheduler: str | None = None,
+def run_experiment(plan: Plan, out: str | Path | None, *, jobs: int | None = None, scheduler: str | None = None,
                    dask_workers: int | None = None, progress: bool | None = None, fresh: bool = False,
-                   runner: Callable[[RepTask], dict] = run_rep) -> Outcome:
-    """Run (or resume) every replication the plan needs; checkpoint each as it finishes."""
+                   runner: Callable[[Task], dict] = run_rep) -> Outcome:
+    """Run (or resume) every replication the plan needs; checkpoint each as it finishes (in
+    out/runs/, none when `out` is None). Fixed replications: one plan for the runner; a target:
+    rounds of the replications algorithm, each asking the runner for the replications it needs."""
     t0 = time.perf_counter()
-    store = Store(Path(out))
+    store = Store(Path(out)) if out is not None else None
     payloads: dict[str, dict] = {}
     counter = {"computed": 0, "loaded": 0}
     exp = plan.experiment
@@ -573,32 +497,11 @@ def run_experiment(plan: Plan, out: str | Path, *, jobs: int | None = None, sche
 
     def ensure(wanted: dict[int, int], desc: str) -> None:
         """Make sure replications 0..wanted[i]-1 of cell i are in `payloads`."""
-        todo: list[RepTask] = []
-        seen = set()
-        order = max(wanted.values(), default=0)
-        for k in range(order):                    # replication-major: an interrupted batch stays balanced
-            for i, cell in enumerate(cells):
-                if k >= wanted.get(i, 0):
-                    continue
-                key = task_key(cell.digest, plan.seed, k)
-                if key in payloads or key in seen:
-                    continue
-                got = None if fresh else store.load(key)
-                if got is not None:
-                    payloads[key] = got
-                    counter["loaded"] += 1
-                else:
-                    seen.add(key)
-                    todo.append(RepTask(key, cell.scenario, plan.seed, k))
-
-        def on_done(i: int, payload: dict) -> None:
-            store.save(todo[i], payload)
-            payloads[todo[i].key] = payload
-            counter["computed"] += 1
-
-        if todo:
-            execute(runner, todo, jobs=jobs, scheduler=scheduler, dask_workers=dask_workers,
-                    progress=progress, desc=desc, on_done=on_done)
+        done = run_tasks(RunPlan(cells, plan.seed, wanted, cell_key), fn=runner, cache=store, fresh=fresh,
+                         memo=payloads, jobs=jobs, scheduler=scheduler, dask_workers=dask_workers,
+                         progress=progress, desc=desc)
+        counter["computed"] += done.computed
+        counter["loaded"] += done.loaded
 
     decisions: dict[int, Decision] = {}
     if exp.replications is not None:
@@ -623,10 +526,14 @@ def run_experiment(plan: Plan, out: str | Path, *, jobs: int | None = None, sche
             if pending:
                 ensure({i: counts[i] for i in pending}, f"{exp.name} (round {rnd})")
 
-    runs, daily, waits = assemble(plan, counts, payloads)
-    summary = summarise(runs, plan.reference, plan.sweep_params)
+    frames = tidy(RunPlan(cells, plan.seed, counts, cell_key), payloads)
+    waits = frames.table("waits")
+    for c in ("segment", "habit", "status"):
+        if c in waits.columns:
+            waits[c] = waits[c].astype(str).astype("category")
+    summary = summarise(frames.runs, plan.reference, plan.sweep_params)
     keyed = {(c.variant, c.point): counts[i] for i, c in enumerate(cells)}
-    return Outcome(plan, runs, daily, waits, summary, keyed,
+    return Outcome(plan, frames.runs, frames.table("daily"), waits, summary, keyed,
                    {(cells[i].variant, cells[i].point): d for i, d in decisions.items()},
                    counter["computed"], counter["loaded"], time.perf_counter() - t0)
 
@@ -634,39 +541,11 @@ def run_experiment(plan: Plan, out: str | Path, *, jobs: int | None = None, sche
 def _ratios(plan: Plan, cell: Cell, n: int, payloads: dict, target: Target) -> list[float]:
     values: dict[str, list[float]] = {m: [] for m in target.metrics}
     for k in range(n):
-        metrics = payloads[task_key(cell.digest, plan.seed, k)]["metrics"]
+        metrics = payloads[cell_key(cell, plan.seed, k)]["metrics"]
         for m in target.metrics:
             v = metrics.get(m)
             values[m].append(math.nan if v is None else float(v))
     return precision_ratios(values, target)
-
-
-def assemble(plan: Plan, counts: dict[int, int], payloads: dict[str, dict]
-             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The result tables in a fixed order (variant, point, replication): never completion order."""
-    rows, daily, waits = [], [], []
-    for i, cell in enumerate(plan.cells):
-        pvals = {p: _cell_value(v) for p, v in cell.params}
-        for k in range(counts[i]):
-            payload = payloads[task_key(cell.digest, plan.seed, k)]
-            ident = {"variant": cell.variant, "point": cell.point}
-            rows.append({**ident, **pvals, "replication": k, "seed": plan.seed, **payload["metrics"]})
-            d = payload["daily"]
-            daily.append(d.assign(**ident, replication=k)[["variant", "point", "replication", *d.columns]])
-            if payload.get("waits") is not None:
-                w = payload["waits"]
-                waits.append(w.assign(**ident, replication=k)[["variant", "point", "replication", *w.columns]])
-    runs = pd.DataFrame(rows)
-    daily_df = pd.concat(daily, ignore_index=True) if daily else pd.DataFrame()
-    waits_df = pd.concat(waits, ignore_index=True) if waits else pd.DataFrame()
-    for c in ("segment", "habit", "status"):
-        if c in waits_df.columns:
-            waits_df[c] = waits_df[c].astype(str).astype("category")
-    return runs, daily_df, waits_df
-
-
-def _cell_value(v: Any) -> Any:
-    return _jsonish(v) if isinstance(v, (list, tuple, dict)) else v
 
 
 # --------------------------------------------------------------------------- results folder
@@ -711,7 +590,7 @@ def manifest(o: Outcome, executor: dict, started: dt.datetime, files: list[str])
                    "random numbers across variants and sweep points",
         "reference": plan.reference,
         "variants": plan.variants,
-        "sweep": {p: [_cell_value(v) for v in vals] for p, vals in exp.sweep.items()},
+        "sweep": {p: [cell_value(v) for v in vals] for p, vals in exp.sweep.items()},
         "labels": dict(exp.labels),
         "points": [label for label, _ in plan.points],
         "replications_mode": "fixed" if exp.replications is not None else "target",
@@ -729,31 +608,6 @@ def manifest(o: Outcome, executor: dict, started: dt.datetime, files: list[str])
 
 def _finite(x: float) -> float | None:
     return x if isinstance(x, (int, float)) and math.isfinite(x) else None
-
-
-def versions() -> dict[str, str]:
-    import pyarrow
-    import scipy
-    import simpy
-
-    return {"python": platform.python_version(), "numpy": np.__version__, "simpy": simpy.__version__,
-            "pandas": pd.__version__, "scipy": scipy.__version__, "pyarrow": pyarrow.__version__,
-            "platform": platform.platform()}
-
-
-def git_state(folder: Path) -> tuple[str | None, bool | None]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    try:
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        dirty = None
-    return commit, dirty
 
 
 # --------------------------------------------------------------------------- command line

@@ -24,20 +24,22 @@ import csv
 import io
 import json
 import math
-import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .fileio import check_writable, write_json, write_text
 from .metrics import CONTRACT
-from .parallel import default_jobs, execute
+from .parallel import default_jobs
+from .provenance import git_state as _git_state
+from .provenance import versions as _versions
+from .runner import BASE_POINT, Cell, RunPlan, run
 from .scenario import Scenario, ScenarioError, Strict, format_errors, lists_to_tuples, load_scenario, read_yaml
+from .stats import paired_interval, welch
 
 # The checkout run from (a contributor's working folder) wins over the one the package was
 # installed from, so that an editable install elsewhere never checks another tree's baselines.
@@ -167,42 +169,24 @@ def resolve(suite: Suite, suite_path: Path, only: list[str], extra_overrides: li
 # --------------------------------------------------------------------------- running
 
 
-@dataclass(frozen=True)
-class Task:
-    entry: str
-    scenario: Scenario
-    seed: int
-    replication: int
-    metrics: tuple[str, ...]
-
-
-def run_task(task: Task) -> dict:
-    """One (entry, replication): module-level so that process pools and Dask can pickle it."""
-    import sim
-
-    m = sim.run(task.scenario, seed=task.seed, replication=task.replication).metrics
-    return {k: _plain(m[k]) if k in m else None for k in task.metrics}
-
-
-def _plain(v: Any) -> int | float:
-    if isinstance(v, (bool, np.bool_)):
-        return int(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    return float(v)
-
-
 def run_entries(entries: list[Resolved], jobs: int | None, progress: bool | None = None) -> dict[str, list[dict]]:
-    tasks = [Task(r.name, r.scenario, r.seed, k, r.metrics) for r in entries for k in range(r.replications)]
-    rows = execute(run_task, tasks, jobs=jobs, progress=progress, desc="regress")
-    out: dict[str, list[dict]] = {r.name: [] for r in entries}
-    for t, row in zip(tasks, rows):
-        out[t.entry].append(row)
+    """Every replication of every entry (each with its own seed); per entry, one row per replication
+    holding the entry's metrics (None for a metric the run does not produce)."""
+    plan = RunPlan([Cell(r.name, BASE_POINT, (), r.scenario, r.seed) for r in entries],
+                   replications={i: r.replications for i, r in enumerate(entries)})
+    done = run(plan, jobs=jobs, progress=progress, desc="regress")
+    out = {r.name: [{k: _number(p["metrics"].get(k)) for k in r.metrics} for p in done.payloads_of(i)]
+           for i, r in enumerate(entries)}
     missing = [f"entry {r.name}: metric {k!r} is not produced by the run (extra_metrics)"
                for r in entries for k in r.metrics if out[r.name] and out[r.name][0][k] is None]
     if missing:
         raise BadInputError(missing)
     return out
+
+
+def _number(v: int | float | bool | None) -> int | float | None:
+    """A metric as the baseline files hold it: booleans as 0/1."""
+    return int(v) if isinstance(v, bool) else v
 
 
 class BadInputError(Exception):
@@ -309,28 +293,14 @@ def _parse_metrics(text: str, manifest: Manifest, where: str, hint: str) -> dict
 
 
 def versions() -> dict[str, str]:
-    import numpy
-    import simpy
-
-    from . import __version__
-
-    return {"slotsim": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "simpy": simpy.__version__}
+    """What a baseline manifest records: slotsim, python, numpy, simpy."""
+    return _versions(("numpy", "simpy"), slotsim=True, with_platform=False)
 
 
 def git_state(folder: Path) -> tuple[str, bool | None]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
-                              timeout=20, check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown", None
-    try:
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        dirty = None
-    return commit, dirty
+    """(commit, dirty) as a baseline manifest records them: "unknown" without git."""
+    commit, dirty = _git_state(folder)
+    return commit or "unknown", dirty
 
 
 # --------------------------------------------------------------------------- comparison
@@ -366,24 +336,13 @@ def tolerance_of(base: np.ndarray, now: np.ndarray, alpha: float, rel_floor: flo
     differences (paired t-test). Otherwise Welch: SE = sqrt(s_b^2/n_b + s_n^2/n_n),
     Welch-Satterthwaite df.
     """
-    from scipy import stats
-
-    b, n = base[~np.isnan(base)], now[~np.isnan(now)]
+    b = base[~np.isnan(base)]
     floor = max(rel_floor * abs(float(b.mean())) if len(b) else 0.0, abs_floor)
     if paired:
-        d = (now - base)[~(np.isnan(base) | np.isnan(now))]
-        if len(d) < 2:
-            return floor
-        se2 = float(d.var(ddof=1)) / len(d)
-        df = len(d) - 1.0
+        half_width = paired_interval(now, base, alpha=alpha).half_width
     else:
-        parts = [float(x.var(ddof=1)) / len(x) if len(x) >= 2 else 0.0 for x in (b, n)]
-        se2 = sum(parts)
-        if se2 > 0.0:
-            df = se2 * se2 / sum(p * p / (len(x) - 1) for p, x in zip(parts, (b, n)) if len(x) >= 2 and p > 0)
-    if se2 <= 0.0:
-        return floor
-    return max(float(stats.t.ppf(1.0 - alpha / 2.0, df)) * math.sqrt(se2), floor)
+        half_width = welch(now, base, alpha=alpha, partial=True).half_width
+    return floor if math.isnan(half_width) else max(half_width, floor)
 
 
 def compare_metric(metric: str, base: np.ndarray, now: np.ndarray, tol: Tolerance, aligned: bool = False) -> Row:

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .experiments import BASE_POINT, HEADLINE, describe, fmt, fmt_ci, summarise, t_half_width
+from .experiments import BASE_POINT, HEADLINE, fmt, fmt_ci
 from .fileio import atomic_path, check_writable, write_text
+from .stats import describe, summarise, t_half_width
 
 OUTCOME_PARTS = (("slots_attended_direct", "attended, booked directly", "#2a9d8f"),
                  ("slots_attended_via_reseller", "attended, bought from a reseller", "#e9c46a"),
