@@ -19,7 +19,7 @@ import sim.experiments as ex
 from sim.cli import main
 from sim.demand import Calendar, daily_rates
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BASELINE = (REPO / "scenarios" / "baseline_fcfs.yaml").as_posix()
 NO_BOTS = (REPO / "scenarios" / "no_bots_fcfs.yaml").as_posix()
 

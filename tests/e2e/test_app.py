@@ -22,7 +22,7 @@ from sim.scenario import ScenarioError
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 SHORT = {"days": 60, "warmup_days": 20, "applicants_per_year": 22_000, "capacity": 80}
 TIMEOUT = 180
 

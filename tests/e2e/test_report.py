@@ -12,7 +12,7 @@ import pytest
 from sim.cli import main
 from sim.experiments import summarise
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BASELINE = (REPO / "scenarios" / "baseline_fcfs.yaml").as_posix()
 
 SWEEP = f"""

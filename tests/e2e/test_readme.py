@@ -22,7 +22,7 @@ import sim
 import sim.cli
 from sim.scenario import SEGMENTS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DOCS = sorted([README, REPO / "CONTRIBUTING.md", REPO / "benchmarks" / "README.md",
                *(REPO / "docs").glob("*.md")])
