@@ -124,7 +124,7 @@ def timeline_metrics(sc: Scenario, daily: pd.DataFrame, slots: pd.DataFrame) -> 
     sw = sc.timeline[0].day
     req = daily.set_index("day").bot_requests
     before = req.loc[sw - 28: sw - 1].mean()
-    out = {"switch_day": sw}
+    out: dict[str, float] = {"switch_day": sw}
     for w in range(1, 5):
         after = req.loc[sw + 7 * (w - 1): sw + 7 * w - 1].mean()
         out[f"bot_activity_ratio_week{w}"] = _ratio(after, before) if before else math.nan
@@ -146,3 +146,16 @@ def result_of(records: Records) -> RunResult:
     """A run's result: its metrics computed from its records, and the records."""
     return RunResult(compute_metrics(records), records.applicants, records.slots, records.daily,
                      records.reviews, records)
+
+
+def format_value(v) -> str:
+    """A metric as text tables show it: 'n/a' when undefined, thousands separators, 3 significant-ish digits."""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "n/a"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from multiprocessing.context import BaseContext
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
@@ -64,9 +65,11 @@ def execute(fn: Callable[[Any], Any], tasks: Sequence[Any], *, jobs: int | None 
 
 
 def _run_pool(fn, tasks, jobs: int, done) -> None:
+    ctx: BaseContext
     if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.model", "sim.metrics"])  # import pandas/simpy once, not per worker
+        forkserver = mp.get_context("forkserver")
+        forkserver.set_forkserver_preload(["sim.model", "sim.metrics"])  # import pandas/simpy once, not per worker
+        ctx = forkserver
     else:
         ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:

@@ -87,7 +87,10 @@ class RunPlan:
         return r if isinstance(r, int) else int(r.get(i, 0))
 
     def seed_of(self, cell: Cell) -> int:
-        return self.seed if cell.seed is None else cell.seed
+        seed = self.seed if cell.seed is None else cell.seed
+        if seed is None:
+            raise ValueError(f"cell {cell.variant}/{cell.point}: no seed (give the plan or the cell one)")
+        return seed
 
     def task(self, i: int, k: int) -> Task:
         cell = self.cells[i]

@@ -17,21 +17,15 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-SEGMENTS = ("first_time", "renewal", "circulation")
+from .errors import ScenarioError  # defined with the other domain errors in sim/errors.py
+
+Segment = Literal["first_time", "renewal", "circulation"]
+SEGMENTS: tuple[Segment, ...] = ("first_time", "renewal", "circulation")
+DEFAULT_SEGMENT_SHARES: dict[Segment, float] = {"first_time": 0.5, "renewal": 0.35, "circulation": 0.15}
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
 Pos = Annotated[float, Field(gt=0.0)]
-
-
-class ScenarioError(ValueError):
-    """Bad input: carries one message per broken rule, each naming its field."""
-
-    def __init__(self, messages: list[str], source: str = ""):
-        self.messages = messages
-        self.source = source
-        prefix = f"{source}: " if source else ""
-        super().__init__("\n".join(prefix + m for m in messages))
 
 
 class Strict(BaseModel):
@@ -79,8 +73,8 @@ class Demand(Strict):
         (0.8, 0.8, 0.9, 1.0, 1.1, 1.35, 1.45, 1.3, 1.0, 0.8, 0.75, 0.75),
         description="12 monthly multipliers, January first, of the arrival rate "
         "(summer peak: embassy 2018 via article19.ma)")
-    segment_shares: dict[Literal["first_time", "renewal", "circulation"], Prob] = Field(
-        default_factory=lambda: {"first_time": 0.5, "renewal": 0.35, "circulation": 0.15},
+    segment_shares: dict[Segment, Prob] = Field(
+        default_factory=lambda: dict(DEFAULT_SEGMENT_SHARES),
         description="share of applicants per segment, summing to 1 [EST]")
     latest_useful_days_median: Pos = Field(
         40.0, description="median days from need to the latest useful appointment (travel date minus "
@@ -249,7 +243,7 @@ class Scheme(Strict):
         "first_come", description="how released slots reach applicants")
     batches_per_day: int = Field(6, ge=1, description="progressive_random: batches per release day")
     window_hours: Pos = Field(10.0, le=24.0, description="progressive_random: hours over which batches open")
-    enrolled_segments: tuple[Literal["first_time", "renewal", "circulation"], ...] = Field(
+    enrolled_segments: tuple[Segment, ...] = Field(
         SEGMENTS, description="random_allocation: segments served by the draw; others book first-come")
     draw_capacity_share: float | None = Field(
         None, ge=0.0, le=1.0, description="random_allocation: share of capacity given to the draw "

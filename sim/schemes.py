@@ -10,16 +10,21 @@ draw share and the friction of an attempt.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import math
 
 import numpy as np
 
-from .rng import Buffered
 from .scenario import SEGMENTS, Defences, Policy, Scenario
 
 SECONDS_PER_DAY = 86_400.0
+
+
+class UniformSource(Protocol):
+    """Where an attempt's uniform draws come from (a numpy Generator, or rng.Buffered)."""
+
+    def uniform(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class Attempt(NamedTuple):
     cost_eur: float = 0.0
 
 
-def tries(rng: Buffered, fail_prob: float) -> int:
+def tries(rng: UniformSource, fail_prob: float) -> int:
     """Tries until the first success (geometric), by inversion of one uniform draw."""
     if fail_prob <= 0.0:
         return 1
@@ -60,7 +65,7 @@ class Friction:
         self.bot_poll_cap_per_day = (ip.proxy_ips * ip.requests_per_ip_per_minute * 1440.0
                                      if ip.enabled else None)
 
-    def human(self, rng: Buffered, form_days: float) -> Attempt:
+    def human(self, rng: UniformSource, form_days: float) -> Attempt:
         d = self.d
         extra_s = 0.0
         fail_p = 0.0
@@ -75,7 +80,7 @@ class Friction:
         extra = extra_s / SECONDS_PER_DAY
         return Attempt(form_days + extra, failed, extra)
 
-    def bot(self, rng: Buffered, reaction_s: float, base_cost: float) -> Attempt:
+    def bot(self, rng: UniformSource, reaction_s: float, base_cost: float) -> Attempt:
         d = self.d
         secs, cost = reaction_s, base_cost
         if d.captcha.enabled:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..schemes import Batch, CentrePolicy
-from .applicants import ATTEMPTING, GAVE_UP_SITE, IDLE, ON_SITE, SEARCHING, WAITING
+from .applicants import ATTEMPTING, GAVE_UP_SITE, IDLE, SEARCHING, WAITING
 from .pools import SearchPool
 from .resellers import NO_CLIENT, Reseller
 from .slots import FCFS, S_FREE, TAKEN_BY_BOT, TAKEN_BY_HUMAN
@@ -85,9 +85,6 @@ class FirstComeMarket:
             self.search_days[i] += self.env.now - self.search_since[i]
         self.pool.remove(i)
         self.mode[i] = mode
-
-    def is_on_site(self, i: int) -> bool:
-        return self.mode[i] in ON_SITE
 
     def close_searches(self) -> None:
         """End of run: the searching time of those still searching."""

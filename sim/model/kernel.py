@@ -63,7 +63,8 @@ class Kernel(simpy.Environment):
 
     def call(self, delay: float, fn: Callable[..., Any], args: tuple = (), priority: EventPriority = NORMAL) -> None:
         """Call fn(*args) after `delay`, ordered exactly as an event scheduled now with that delay."""
-        heapq.heappush(self._queue, (self._now + delay, priority, next(self._eid), (fn, args)))
+        queue: list[Any] = self._queue  # SimPy types it as events only; a scheduled call is a tuple
+        heapq.heappush(queue, (self._now + delay, priority, next(self._eid), (fn, args)))
 
     def call_fifo(self, delay: float, fn: Callable[..., Any], args: tuple = ()) -> None:
         """`call` for many timers of one constant delay: a deque per delay, only its head in the heap."""
@@ -73,7 +74,8 @@ class Kernel(simpy.Environment):
         entry = (self._now + delay, NORMAL, next(self._eid), (self._fifo_fire, (fifo, fn, args)))
         fifo.append(entry)
         if len(fifo) == 1:
-            heapq.heappush(self._queue, entry)
+            queue: list[Any] = self._queue
+            heapq.heappush(queue, entry)
 
     def _fifo_fire(self, fifo: deque, fn: Callable[..., Any], args: tuple) -> None:
         fifo.popleft()  # this entry: only a FIFO's head is ever in the heap
@@ -116,7 +118,7 @@ class Kernel(simpy.Environment):
                 if event.__class__ is bare:  # a scheduled call: (fn, args)
                     event[0](*event[1])
                     continue
-                callbacks, event.callbacks = event.callbacks, None
+                callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]  # as SimPy does
                 try:
                     for callback in callbacks:
                         callback(event)

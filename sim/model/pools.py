@@ -65,7 +65,7 @@ class SearchPool:
 class Registry:
     """Registrations for a draw: uniform sampling, O(1) add and remove."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: list[int] = []
         self.pos: dict[int, int] = {}
 

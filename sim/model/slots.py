@@ -8,6 +8,7 @@ gets exactly one outcome when its day comes (`settle`).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..records import OUTCOMES, POOLS, TAKERS
 from .kernel import Kernel
@@ -48,10 +49,11 @@ class Slots:
         """Release n free slots for appointment day `day` into `pool`; returns their ids."""
         start = len(self.day)
         t = self.env.now
-        for column, value in ((self.day, day), (self.pool, pool), (self.release_t, t), (self.state, S_FREE),
-                              (self.holder, -1), (self.reseller, -1), (self.taken_by, TAKEN_BY_NOBODY),
-                              (self.booked_t, math.nan), (self.prepaid, False), (self.outcome, PENDING),
-                              (self.offers, 0)):
+        columns: tuple[tuple[list[Any], Any], ...] = (
+            (self.day, day), (self.pool, pool), (self.release_t, t), (self.state, S_FREE), (self.holder, -1),
+            (self.reseller, -1), (self.taken_by, TAKEN_BY_NOBODY), (self.booked_t, math.nan),
+            (self.prepaid, False), (self.outcome, PENDING), (self.offers, 0))
+        for column, value in columns:
             column.extend([value] * n)
         ids = range(start, start + n)
         self.by_day.setdefault(day, []).extend(ids)

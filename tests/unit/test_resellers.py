@@ -265,3 +265,22 @@ def test_strategies_are_objects_not_names():
     m = built()
     assert [r.strategy for r in m.resellers] == [SPECULATIVE, SPECULATIVE, SPECULATIVE, TO_ORDER]
     assert TARGET_UTILISATION == 0.8  # the documented target
+
+
+def test_a_to_order_book_holds_a_week_of_bookings_at_most():
+    """Open orders are capped at 7 x int(bots x bookings_per_bot_per_release) (docs/model.md 4.5)."""
+    m = built("resellers.3.bots=2", "resellers.3.bookings_per_bot_per_release=3")
+    r = m.resellers[3]
+    candidates = np.arange(300)  # nobody has arrived yet: all waiting, none served
+    m.resellers.take_orders(r, candidates)
+    assert len(r.orders) == 42
+    assert all(m.resellers.ordered_from[i] == 3 for i in r.orders)
+    m.resellers.take_orders(r, candidates)  # full: nothing more, nobody twice
+    assert len(r.orders) == 42 and len(set(r.orders)) == 42
+
+
+def test_unsold_stock_is_counted_for_tomorrows_price():
+    m = built()
+    m.resellers.unsold(2)
+    m.resellers.unsold(2)
+    assert [r.unsold_yesterday for r in m.resellers] == [0, 0, 2, 0]
