@@ -284,3 +284,42 @@ def test_unsold_stock_is_counted_for_tomorrows_price():
     m.resellers.unsold(2)
     m.resellers.unsold(2)
     assert [r.unsold_yesterday for r in m.resellers] == [0, 0, 2, 0]
+
+
+# --------------------------------------------------------------------------- in a run
+
+
+def run_one_fleet(*overrides: str, seed: int = 2):
+    """The small baseline with its first fleet alone (the others emptied)."""
+    sc = sim.load_scenario(BASE, [*SMALL, "resellers.1.bots=0", "resellers.2.bots=0", "resellers.3.bots=0",
+                                  *overrides])
+    return sc, sim.run(sc, seed=seed)
+
+
+def test_a_fleet_books_its_capacity_on_each_release_day_and_no_more():
+    """2 bots x 1 booking each: 2 slots a release day, whatever the slots free (docs/model.md 4.4)."""
+    sc, res = run_one_fleet("resellers.0.bots=2", "resellers.0.bookings_per_bot_per_release=1",
+                            "resellers.0.adaptive=false")
+    per_day = res.daily.set_index("day").booked_bot
+    release_days = res.daily.set_index("day").released > 0
+    assert per_day.max() == 2
+    assert (per_day[release_days] == 2).mean() > 0.9  # slots are plentiful against 2 bots
+
+
+def test_reviews_count_the_bookings_of_their_period():
+    sc, res = run_one_fleet("resellers.0.bots=10", "resellers.0.review_days=5")
+    reviews = res.reviews[res.reviews.reseller == "fast_officine"]
+    assert len(reviews) >= 3
+    booked = res.slots[res.slots.reseller == 0].booked_at_day
+    edges = [0, *reviews.day.tolist()]
+    for (a, b), n in zip(zip(edges, edges[1:]), reviews.booked):
+        assert n == int(((booked >= a) & (booked < b)).sum()), (a, b)
+
+
+def test_under_prepayment_every_slot_a_fleet_books_is_prepaid():
+    sc, res = run_one_fleet("resellers.0.bots=10", "policy.defences.prepayment.enabled=true")
+    bot = res.slots[res.slots.first_taken_by == "bot"]
+    assert len(bot) > 0 and bot.prepaid.all()
+    sc, res = run_one_fleet("resellers.0.bots=10")
+    bot = res.slots[res.slots.first_taken_by == "bot"]
+    assert len(bot) > 0 and not bot.prepaid.any()
