@@ -9,6 +9,7 @@ The run contract shared by the CLI, the app, the experiments and the tests:
     True
 """
 
+from .errors import InputError, SlotsimError
 from .metrics import CONTRACT, RunResult, result_of
 from .records import Records
 from .scenario import Scenario, ScenarioError, load_scenario, parse_scenario
@@ -33,5 +34,5 @@ def experiment(spec: dict, **options):
     return run_plan(spec, **options)
 
 
-__all__ = ["CONTRACT", "Records", "RunResult", "Scenario", "ScenarioError", "experiment", "load_scenario",
-           "parse_scenario", "run", "__version__"]
+__all__ = ["CONTRACT", "InputError", "Records", "RunResult", "Scenario", "ScenarioError", "SlotsimError", "experiment",
+           "load_scenario", "parse_scenario", "run", "__version__"]

@@ -6,14 +6,13 @@
 - comparison: `variants_for` applies the presets to the edited scenario, `run_comparison` runs every
   (scheme, replication) with the run contract `sim.run(scenario, seed, replication)` and keeps only
   small summaries of the records (a few MB whatever the number of applicants);
-- answer: `summary_table`, `headline` (plain language), matplotlib chart builders;
+- answer: `summary_table`, `headline` (plain language), the charts (drawn by sim/figures.py);
 - exports: YAML, CSV and PNG bytes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import figures as F
+from .figures import png_bytes  # noqa: F401  (app.py: A.png_bytes)
 from .presets import apply_preset
 from .runner import RunPlan, Task, collect_metrics, run
 from .scenario import SEGMENTS, Scenario, ScenarioError, deep_merge, parse_scenario, resolve_extends
@@ -35,7 +36,7 @@ NOT_SCENARIOS = {"regression.yaml"}
 # app starts shipped scenarios at this length (the user can set any length).
 APP_DEFAULT_DAYS = 90
 
-OWN = "your_scenario"  # variant id of the edited scenario itself (its own scheme, defences and timeline)
+OWN = F.EDITED  # variant id of the edited scenario itself (its own scheme, defences and timeline)
 
 LABELS = {
     OWN: "Your scenario as edited",
@@ -601,20 +602,7 @@ def caveat(c: Comparison) -> str:
 
 # --------------------------------------------------------------------------- charts (matplotlib)
 
-OUTCOME_PARTS = [  # (metric, label, colour)
-    ("slots_attended_direct", "attended, booked by the applicant", "#2a9d8f"),
-    ("slots_attended_via_reseller", "attended, bought from a reseller", "#e76f51"),
-    ("slots_wasted_unsold", "wasted: held by a reseller, unsold", "#f4a261"),
-    ("slots_wasted_no_show", "wasted: no-show", "#8d99ae"),
-    ("slots_wasted_unpaid", "wasted: draw winner did not pay", "#b5838d"),
-    ("slots_wasted_unbooked", "wasted: nobody booked it", "#d9d9d9"),
-    ("slots_wasted_other", "wasted: other", "#6c757d"),
-]
-PALETTE = ["#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8338ec", "#f4a261", "#3a86ff", "#8d99ae"]
-
-
-def _colours(c: Comparison) -> dict[str, str]:
-    return {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(c.variants)}
+OUTCOME_PARTS = F.outcome_parts(F.APP_OUTCOMES)  # (metric, label, colour): colours shared with the report
 
 
 def outcome_shares(c: Comparison) -> pd.DataFrame:
@@ -632,115 +620,18 @@ def outcome_shares(c: Comparison) -> pd.DataFrame:
 
 
 def fig_outcomes(c: Comparison):
-    import matplotlib.pyplot as plt
-
-    shares = outcome_shares(c).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(11, 0.5 * len(shares) + 1.9))
-    left = np.zeros(len(shares))
-    for _, label, colour in OUTCOME_PARTS:
-        vals = shares[label].fillna(0).to_numpy() * 100
-        if label == OUTCOME_PARTS[-1][1] and not vals.any():
-            continue
-        ax.barh(shares.index, vals, left=left, color=colour, label=label, edgecolor="white", linewidth=0.5)
-        for y, (l, w) in enumerate(zip(left, vals)):
-            if w >= 6:
-                ax.text(l + w / 2, y, f"{w:.0f}%", ha="center", va="center", fontsize=8, color="white")
-        left += vals
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("share of released slots (%)")
-    ax.set_title("What happened to the appointment slots")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2 - 0.03 * max(0, 6 - len(shares))), ncol=3,
-              fontsize=9, frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    return fig
+    """What happened to the released slots, one stacked bar per scheme."""
+    return F.app_outcomes(outcome_shares(c))
 
 
 def fig_waits(c: Comparison):
     """Distribution of waits of served applicants (need to appointment), one curve per scheme."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(11, 4.4))
-    col = _colours(c)
-    q = c.wait_quantiles
-    for v in c.variants:
-        g = q[q.variant == v].groupby("q").wait_days.mean()
-        if g.notna().any():
-            ax.plot(g.to_numpy(), g.index.to_numpy() * 100, color=col[v], label=c.label(v), lw=2)
-    ax.set_xlabel("days from need to appointment (served applicants)")
-    ax.set_ylabel("share served within that time (%)")
-    ax.set_ylim(0, 100)
-    ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    ax.set_title("Waiting times: the further left, the shorter the waits")
-    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    return fig
+    return F.app_waits(c)
 
 
 def fig_activity(c: Comparison):
     """Bot requests per day and the price paid to resellers over time; warm-up and switch days marked."""
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6.2), sharex=True)
-    col = _colours(c)
-    d = c.daily.copy()
-    d["date"] = pd.to_datetime(d["date"])
-    first = next(iter(c.variants.values()))
-    start = pd.Timestamp(first.run.start_date)
-    warm_end = start + pd.Timedelta(days=first.run.warmup_days)
-    lowest = math.inf
-    for v in c.variants:
-        g = d[d.variant == v].groupby("date")
-        req = g.bot_requests.mean()
-        if (req > 0).any():
-            lowest = min(lowest, float(req[req > 0].min()))
-            ax1.plot(req.index, req.where(req > 0).to_numpy(), color=col[v], label=c.label(v), lw=1.6)
-            if c.replications > 1:
-                lo, hi = g.bot_requests.min(), g.bot_requests.max()
-                ax1.fill_between(req.index, lo.where(lo > 0).to_numpy(), hi.where(hi > 0).to_numpy(),
-                                 color=col[v], alpha=0.12, lw=0)
-        if {"sales", "sales_eur"} <= set(d.columns):
-            w = d[d.variant == v].set_index("date")[["sales", "sales_eur"]].resample("7D", origin=start).sum()
-            price = (w.sales_eur / w.sales.where(w.sales > 0))
-            if price.notna().any():
-                ax2.plot(price.index + pd.Timedelta(days=3.5), price.to_numpy(), color=col[v], marker="o",
-                         ms=3, lw=1.6, label=c.label(v))
-    for ax in (ax1, ax2):
-        ax.axvspan(start, warm_end, color="#999", alpha=0.12, lw=0)
-        ax.grid(alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
-    ax2.text(start, 0.02, " warm-up, not measured", transform=ax2.get_xaxis_transform(), va="bottom",
-             fontsize=8, color="#555")
-    marked = set()
-    for v, sc in c.variants.items():
-        for s in sc.timeline:
-            when = pd.Timestamp(sc.run.start_date) + pd.Timedelta(days=s.day)
-            if when in marked:
-                continue
-            marked.add(when)
-            for ax in (ax1, ax2):
-                ax.axvline(when, color="k", ls="--", lw=1)
-            ax1.text(when, 0.98, f"policy switch of {c.label(v).lower()}, day {s.day} ",
-                     transform=ax1.get_xaxis_transform(), va="top", ha="right", fontsize=8)
-    if math.isfinite(lowest):
-        ax1.set_yscale("log")
-        ax1.set_ylim(bottom=max(lowest / 3, 0.5))
-    else:
-        ax1.text(0.5, 0.5, "no bot activity in this comparison", transform=ax1.transAxes, ha="center")
-    if not ax2.lines:
-        ax2.text(0.5, 0.5, "no appointment was sold by a reseller", transform=ax2.transAxes, ha="center")
-    handles = [plt.Line2D([], [], color=col[v], lw=2) for v in c.variants]
-    fig.legend(handles, [c.label(v) for v in c.variants], loc="center right", fontsize=9, frameon=False)
-    ax1.set_ylabel("bot requests per day (log scale)")
-    ax1.set_title("Bot activity: requests per day, the figure a provider sees in its logs")
-    ax2.set_ylabel("EUR per appointment")
-    ax2.set_title("Price paid to resellers (weekly mean of sales)")
-    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    fig.tight_layout(rect=(0, 0, 0.76, 1))
-    return fig
+    return F.app_activity(c)
 
 
 def fairness_table(c: Comparison, within_days: int, dim: str) -> pd.DataFrame:
@@ -757,48 +648,13 @@ def fairness_table(c: Comparison, within_days: int, dim: str) -> pd.DataFrame:
 
 def fig_fairness(c: Comparison, within_days: int = 14):
     """Share of applicants served within N days, by checking habit and by segment, per scheme."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True,
-                             gridspec_kw={"width_ratios": [4, 3]})
-    colours = _colours(c)
-    for ax, dim, names, title in ((axes[0], "habit", HABIT_LABELS, "by how often people check the site"),
-                                  (axes[1], "segment", SEGMENT_LABELS, "by applicant segment")):
-        mean, ci = fairness_table(c, within_days, dim)
-        nv = len(mean.columns)
-        width = 0.8 / max(nv, 1)
-        x = np.arange(len(mean.index))
-        for j, v in enumerate(mean.columns):
-            err = ci[v].to_numpy() if c.replications > 1 else None
-            xs = x + (j - (nv - 1) / 2) * width
-            ax.bar(xs, mean[v].to_numpy(), width, color=colours[v], label=c.label(v), yerr=err,
-                   capsize=2 if err is not None else 0)
-            for xi, yi in zip(xs, mean[v].to_numpy()):
-                if np.isfinite(yi) and yi < 0.5:       # a missing bar is a zero, not a gap
-                    ax.text(xi, 0.5, "0", ha="center", va="bottom", fontsize=7, color="#333")
-        ax.set_xticks(x, [names.get(g, g) for g in mean.index], fontsize=8)
-        ax.set_title(title, fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
-    axes[0].set_ylabel(f"served within {within_days} days (%)")
-    axes[0].set_ylim(0, 100)
-    fig.suptitle(f"Fairness: share of applicants served within {within_days} days of their need")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.1 + 0.04 * ((len(labels) - 1) // 4), 1, 1))
-    return fig
+    panels = [(title, *fairness_table(c, within_days, dim), names)
+              for dim, names, title in (("habit", HABIT_LABELS, "by how often people check the site"),
+                                        ("segment", SEGMENT_LABELS, "by applicant segment"))]
+    return F.app_fairness(c, within_days, panels)
 
 
 # --------------------------------------------------------------------------- exports
-
-
-def png_bytes(fig, dpi: int = 130) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def results_csv(c: Comparison) -> bytes:

@@ -36,7 +36,6 @@ import itertools
 import json
 import math
 import pickle
-import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -46,7 +45,7 @@ from typing import Annotated, Any, Callable, Mapping
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
-from .fileio import atomic_path, check_writable, write_csv, write_json, write_parquet
+from .fileio import atomic_path, write_csv, write_json, write_parquet
 from .parallel import default_jobs
 from .presets import PRESETS, apply_preset
 from .provenance import git_state, versions
@@ -610,7 +609,7 @@ def _finite(x: float) -> float | None:
     return x if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-# --------------------------------------------------------------------------- command line
+# --------------------------------------------------------------------------- descriptions (slotsim batch prints them)
 
 
 def executor_info(jobs: int | None, scheduler: str | None, dask_workers: int | None) -> dict:
@@ -678,69 +677,3 @@ def fmt(x: float) -> str:
 def fmt_ci(mean: float, hw: float) -> str:
     return fmt(mean) + ("" if hw is None or math.isnan(hw) else f" ±{fmt(hw)}")
 
-
-def cmd_batch(args) -> int:
-    from .cli import BadInput, EXIT_OK
-
-    problems = []
-    if args.jobs is not None and args.jobs < 1:
-        problems.append("--jobs: must be at least 1")
-    if args.dask_local is not None and args.dask_local < 1:
-        problems.append("--dask-local: must be at least 1 worker")
-    if args.scheduler and args.dask_local:
-        problems.append("--scheduler and --dask-local: give one of them")
-    if args.scheduler and "://" not in args.scheduler:
-        problems.append(f"--scheduler {args.scheduler!r}: expected an address like tcp://host:8786")
-    if problems:
-        raise BadInput(*problems)
-    plan = load_experiment(args.experiment)
-    out = Path(args.out) if args.out else Path("results") / plan.experiment.name
-    if args.dry_run:
-        print(describe_plan(plan))
-        return EXIT_OK
-    # Before any simulation: the results folder and its checkpoint folder must accept files.
-    for folder in (out, out / RUNS_DIR):
-        if msg := check_writable(folder):
-            raise BadInput(f"--out: {msg}")
-    executor = executor_info(args.jobs, args.scheduler, args.dask_local)
-    started = dt.datetime.now(dt.timezone.utc)
-    print(describe_plan(plan).splitlines()[0], file=sys.stderr)
-    try:
-        outcome = run_experiment(plan, out, jobs=args.jobs, scheduler=args.scheduler,
-                                 dask_workers=args.dask_local, progress=False if args.no_progress else None,
-                                 fresh=args.fresh)
-    except KeyboardInterrupt:
-        saved = len(list((out / RUNS_DIR).glob("*.pkl")))
-        print(f"interrupted: finished replications are kept in {out / RUNS_DIR} ({saved} files); "
-              f"run the same command again to resume", file=sys.stderr)
-        return 130
-    except Exception:
-        print(f"batch stopped by an error; finished replications are kept in {out / RUNS_DIR}: "
-              f"run the same command again to resume", file=sys.stderr)
-        raise
-    write_results(outcome, out, executor, started)
-    print(headline_table(outcome.summary))
-    missed = [f"{v} @ {p}" for (v, p), d in outcome.decisions.items() if not d.met]
-    if missed:
-        print(f"target precision not reached within max_replications for: {', '.join(missed)}",
-              file=sys.stderr)
-    print(f"wrote {out}/: {int(outcome.runs.shape[0])} replications ({outcome.computed} run now, "
-          f"{outcome.loaded} from checkpoints) in {outcome.wall_s:.1f} s; next: slotsim report {out}",
-          file=sys.stderr)
-    return EXIT_OK
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("batch", help="run an experiment file (variants x sweep x replications) and store "
-                       "its results; resumes an interrupted run")
-    p.add_argument("experiment", help="experiment YAML file (scenarios/experiments/*.yaml)")
-    p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: all cores; "
-                   "1 = in this process)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
-    p.add_argument("--dask-local", type=int, metavar="N", default=None,
-                   help="start a local Dask cluster of N workers")
-    p.add_argument("--out", metavar="DIR", help="results folder (default: results/<experiment name>)")
-    p.add_argument("--fresh", action="store_true", help="ignore saved replications and run everything again")
-    p.add_argument("--dry-run", action="store_true", help="print the cells and exit without simulating")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_batch)

@@ -14,17 +14,16 @@ Two comparisons per metric (docs/regression.md):
   plus floors so that near-constant metrics do not fail on rounding noise.
 Informational metrics (events_processed: it changes with optimisations) are
 reported, never failing. Exit 0 when every metric holds, 1 when one fails, 2 on
-bad input (suite file, --only name, missing or corrupt baseline).
+bad input (suite file, --only name, missing or corrupt baseline): the command,
+with its printing, is in sim/cli/regress.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -32,9 +31,9 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .fileio import check_writable, write_json, write_text
+from .errors import BaselineError, InputError
+from .fileio import write_json, write_text
 from .metrics import CONTRACT
-from .parallel import default_jobs
 from .provenance import git_state as _git_state
 from .provenance import versions as _versions
 from .runner import BASE_POINT, Cell, RunPlan, run
@@ -48,7 +47,6 @@ REPO = (Path.cwd() if (Path.cwd() / "scenarios" / "regression.yaml").is_file()
 DEFAULT_SUITE = REPO / "scenarios" / "regression.yaml"
 DEFAULT_BASELINES = REPO / "results" / "baselines"
 METRICS_FILE, MANIFEST_FILE = "metrics.csv", "manifest.json"
-EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
 
@@ -180,19 +178,13 @@ def run_entries(entries: list[Resolved], jobs: int | None, progress: bool | None
     missing = [f"entry {r.name}: metric {k!r} is not produced by the run (extra_metrics)"
                for r in entries for k in r.metrics if out[r.name] and out[r.name][0][k] is None]
     if missing:
-        raise BadInputError(missing)
+        raise InputError(*missing)
     return out
 
 
 def _number(v: int | float | bool | None) -> int | float | None:
     """A metric as the baseline files hold it: booleans as 0/1."""
     return int(v) if isinstance(v, bool) else v
-
-
-class BadInputError(Exception):
-    def __init__(self, messages: list[str]):
-        self.messages = messages
-        super().__init__("\n".join(messages))
 
 
 # --------------------------------------------------------------------------- baseline files
@@ -240,27 +232,27 @@ def load_baseline(folder: Path, name: str) -> Baseline:
     hint = f"(regenerate it with: slotsim regress --update --only {name})"
     mpath, cpath = folder / MANIFEST_FILE, folder / METRICS_FILE
     if not folder.is_dir():
-        raise BadInputError([f"{show(folder)}: no baseline for entry {name} {hint}"])
+        raise BaselineError(f"{show(folder)}: no baseline for entry {name} {hint}")
     try:
         raw = json.loads(mpath.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BadInputError([f"{show(mpath)}: baseline manifest missing {hint}"]) from None
+        raise BaselineError(f"{show(mpath)}: baseline manifest missing {hint}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInputError([f"{show(mpath)}: cannot read ({e.__class__.__name__}) {hint}"]) from None
+        raise BaselineError(f"{show(mpath)}: cannot read ({e.__class__.__name__}) {hint}") from None
     except json.JSONDecodeError as e:
-        raise BadInputError([f"{show(mpath)}: corrupt baseline manifest: not valid JSON "
-                             f"(line {e.lineno}, column {e.colno}: {e.msg}) {hint}"]) from None
+        raise BaselineError(f"{show(mpath)}: corrupt baseline manifest: not valid JSON "
+                             f"(line {e.lineno}, column {e.colno}: {e.msg}) {hint}") from None
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as e:
-        raise BadInputError([f"{show(mpath)}: corrupt baseline manifest: {m}" for m in format_errors(e)]
-                            + [hint.strip("()")]) from None
+        raise BaselineError(*[f"{show(mpath)}: corrupt baseline manifest: {m}" for m in format_errors(e)],
+                            hint.strip("()")) from None
     try:
         text = cpath.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise BadInputError([f"{show(cpath)}: baseline metrics missing {hint}"]) from None
+        raise BaselineError(f"{show(cpath)}: baseline metrics missing {hint}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInputError([f"{show(cpath)}: cannot read ({e.__class__.__name__}) {hint}"]) from None
+        raise BaselineError(f"{show(cpath)}: cannot read ({e.__class__.__name__}) {hint}") from None
     values = _parse_metrics(text, manifest, f"{show(cpath)}: corrupt baseline", hint)
     return Baseline(folder, manifest, values)
 
@@ -268,27 +260,27 @@ def load_baseline(folder: Path, name: str) -> Baseline:
 def _parse_metrics(text: str, manifest: Manifest, where: str, hint: str) -> dict[str, np.ndarray]:
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
-        raise BadInputError([f"{where}: empty file {hint}"])
+        raise BaselineError(f"{where}: empty file {hint}")
     header, body = rows[0], [r for r in rows[1:] if r]
     expected = ["replication"] + list(manifest.metrics)
     if header != expected:
-        raise BadInputError([f"{where}: header does not match the manifest's metrics {hint}"])
+        raise BaselineError(f"{where}: header does not match the manifest's metrics {hint}")
     if len(body) != manifest.replications:
-        raise BadInputError([f"{where}: {len(body)} rows, the manifest says {manifest.replications} "
-                             f"replications (truncated?) {hint}"])
+        raise BaselineError(f"{where}: {len(body)} rows, the manifest says {manifest.replications} "
+                             f"replications (truncated?) {hint}")
     cols: list[list[float]] = [[] for _ in manifest.metrics]
     for i, r in enumerate(body):
         if len(r) != len(header):
-            raise BadInputError([f"{where}: row {i + 2} has {len(r)} fields, the header {len(header)} "
-                                 f"(truncated?) {hint}"])
+            raise BaselineError(f"{where}: row {i + 2} has {len(r)} fields, the header {len(header)} "
+                                 f"(truncated?) {hint}")
         if r[0] != str(i):
-            raise BadInputError([f"{where}: row {i + 2}: replication {r[0]!r}, expected {i} {hint}"])
+            raise BaselineError(f"{where}: row {i + 2}: replication {r[0]!r}, expected {i} {hint}")
         for j, cell in enumerate(r[1:]):
             try:
                 cols[j].append(float(cell))
             except ValueError:
-                raise BadInputError([f"{where}: row {i + 2}, {manifest.metrics[j]}: not a number: "
-                                     f"{cell!r} {hint}"]) from None
+                raise BaselineError(f"{where}: row {i + 2}, {manifest.metrics[j]}: not a number: "
+                                     f"{cell!r} {hint}") from None
     return {m: np.array(c, dtype=float) for m, c in zip(manifest.metrics, cols)}
 
 
@@ -388,7 +380,7 @@ def _num(v: float) -> str:
     return f"{v:.6g}"
 
 
-def _diff(d: float, base: float) -> str:
+def format_diff(d: float, base: float) -> str:
     if math.isnan(d):
         return "n/a"
     if d == 0:
@@ -406,7 +398,7 @@ def format_table(rows: list[Row]) -> str:
             verdict += f" ({r.changed} reps changed)"
         if r.note:
             verdict += f"; {r.note}"
-        cells.append((r.metric, _num(r.base_mean), _num(r.now_mean), _diff(r.diff, r.base_mean),
+        cells.append((r.metric, _num(r.base_mean), _num(r.now_mean), format_diff(r.diff, r.base_mean),
                       f"{r.tolerance:.4g}", verdict))
     widths = [max(len(str(c[i])) for c in [head] + cells) for i in range(len(head))]
     lines = []
@@ -435,163 +427,55 @@ def context_notes(r: Resolved, m: Manifest) -> list[str]:
     return notes
 
 
-# --------------------------------------------------------------------------- commands
+# --------------------------------------------------------------------------- baselines of a suite
 
 
-def _manifest_for(r: Resolved, commit: str, dirty: bool | None) -> Manifest:
+def manifest_for(r: Resolved, commit: str, dirty: bool | None) -> Manifest:
     return Manifest(name=r.name, scenario_file=r.entry.scenario, scenario_name=r.scenario.name,
                     scenario_digest=r.scenario.digest(), overrides=list(r.overrides), seed=r.seed,
                     replications=r.replications, metrics=list(r.metrics), versions=versions(),
                     git_commit=commit, git_dirty=dirty)
 
 
-_PROVENANCE = {"versions", "git_commit", "git_dirty"}
+# Manifest fields recording where and with what a baseline was made, not what it measured.
+PROVENANCE = {"versions", "git_commit", "git_dirty"}
 
 
-def cmd_regress(args) -> int:
-    from .cli import BadInput
-
-    t0 = time.perf_counter()
-    suite_path = Path(args.suite)
-    baselines = Path(args.baselines)
-    if args.update and args.overrides:
-        raise BadInput("--set cannot be combined with --update: put overrides in the suite file, "
-                       "so that the baseline records them")
-    if args.jobs is not None and args.jobs < 1:
-        raise BadInput(f"--jobs {args.jobs}: must be at least 1")
-    suite = load_suite(suite_path)
-    entries = resolve(suite, suite_path, args.only, args.overrides)
-    try:
-        if args.update:
-            problem = check_writable(baselines)
-            if problem:
-                raise BadInput(problem)
-            old: dict[str, Baseline | BadInputError | None] = {}
-            for r in entries:
-                if not (baselines / r.name).exists():
-                    old[r.name] = None
-                    continue
-                try:
-                    old[r.name] = load_baseline(baselines / r.name, r.name)
-                except BadInputError as e:
-                    old[r.name] = e  # rewritten below; say why the old one was unusable
-            results = run_entries(entries, args.jobs, args.progress)
-            return _update(suite, suite_path, entries, results, old, baselines, t0, bool(args.only))
-        loaded = {}
-        errors = []
-        for r in entries:
-            try:
-                b = load_baseline(baselines / r.name, r.name)
-            except BadInputError as e:
-                errors += e.messages
-                continue
-            lacking = [m for m in r.metrics if m not in b.manifest.metrics]
-            if lacking:
-                errors.append(f"{show(b.folder / METRICS_FILE)}: baseline lacks metrics "
-                              f"{', '.join(lacking)} (regenerate it with: slotsim regress --update --only {r.name})")
-            loaded[r.name] = b
-        if errors:
-            raise BadInput(*errors)
-        results = run_entries(entries, args.jobs, args.progress)
-    except BadInputError as e:
-        raise BadInput(*e.messages) from None
-    return _report(suite, entries, results, loaded, t0)
-
-
-def _report(suite: Suite, entries: list[Resolved], results: dict, loaded: dict, t0: float) -> int:
-    counts = {"same": 0, "ok": 0, "FAIL": 0, "info": 0}
-    failures = []
+def load_baselines(entries: list[Resolved], baselines: Path) -> dict[str, Baseline]:
+    """The baseline of every entry, by entry name; BaselineError with every problem at once
+    (missing, unreadable or corrupt baselines, baselines lacking a metric the entry compares)."""
+    loaded, errors = {}, []
     for r in entries:
-        b = loaded[r.name]
-        rows = compare_entry(r, b, results[r.name], suite.tolerance)
-        bad = [x for x in rows if x.verdict == "FAIL"]
-        for x in rows:
-            counts[x.verdict] += 1
-        status = f"FAIL: {len(bad)} of {len(rows)} metrics moved beyond tolerance" if bad else "ok"
-        print(f"\n{r.name}  ({r.entry.scenario}, seed {r.seed}, {r.replications} replications)  {status}")
-        for note in context_notes(r, b.manifest):
-            print(f"  note: {note}")
-        ignored = [m for m in b.manifest.metrics if m not in r.metrics]
-        if ignored:
-            print(f"  note: in the baseline but not compared: {', '.join(ignored)}")
-        print(format_table(rows))
-        failures += [f"{r.name}: {x.metric} ({_diff(x.diff, x.base_mean)}, tolerance {x.tolerance:.4g})"
-                     for x in bad]
-    wall = time.perf_counter() - t0
-    total = sum(counts.values())
-    print(f"\nregress: {len(entries)} entries, {total} comparisons: {counts['same']} same, {counts['ok']} "
-          f"changed within tolerance, {counts['FAIL']} failed, {counts['info']} informational; {wall:.1f} s")
-    if failures:
-        print("FAILED:\n" + "\n".join(f"  {f}" for f in failures))
-        return EXIT_FAIL
-    return EXIT_OK
+        try:
+            b = load_baseline(baselines / r.name, r.name)
+        except BaselineError as e:
+            errors += e.messages
+            continue
+        lacking = [m for m in r.metrics if m not in b.manifest.metrics]
+        if lacking:
+            errors.append(f"{show(b.folder / METRICS_FILE)}: baseline lacks metrics "
+                          f"{', '.join(lacking)} (regenerate it with: slotsim regress --update --only {r.name})")
+        loaded[r.name] = b
+    if errors:
+        raise BaselineError(*errors)
+    return loaded
 
 
-def _update(suite: Suite, suite_path: Path, entries: list[Resolved], results: dict, old: dict,
-            baselines: Path, t0: float, partial: bool) -> int:
-    root = (suite_path.parent / suite.root).resolve()
-    commit, dirty = git_state(root)
+def previous_baselines(entries: list[Resolved], baselines: Path) -> dict[str, Baseline | BaselineError | None]:
+    """What an update replaces, by entry name: the baseline, why it is unusable, or None when there is none."""
+    old: dict[str, Baseline | BaselineError | None] = {}
     for r in entries:
-        folder = baselines / r.name
-        manifest = _manifest_for(r, commit, dirty)
-        text = metrics_csv(results[r.name], r.metrics)
-        prev = old.get(r.name)
-        if isinstance(prev, Baseline):
-            prev_text = (folder / METRICS_FILE).read_text(encoding="utf-8")
-            keep = prev.manifest.model_dump(exclude=_PROVENANCE) == manifest.model_dump(exclude=_PROVENANCE)
-            if keep and prev_text == text:
-                print(f"{r.name}: unchanged ({show(folder)} kept)")
-                continue
-            notes = context_notes(r, prev.manifest)
-            moved = [x for x in compare_entry(r, prev, results[r.name], suite.tolerance) if x.verdict != "same"]
-            new_metrics = [m for m in r.metrics if m not in prev.values]
-            status = "updated"
-        else:
-            notes, moved, new_metrics = [], [], []
-            status = "new baseline" if prev is None else \
-                f"rewritten (the old one was unusable: {prev.messages[0]})"
-        write_text(folder / METRICS_FILE, text)
-        write_json(folder / MANIFEST_FILE, manifest.model_dump())
-        print(f"{r.name}: {status} -> {show(folder)}")
-        for n in notes:
-            print(f"  note: {n}")
-        if new_metrics:
-            print(f"  new metrics: {', '.join(new_metrics)}")
-        if moved:
-            print(f"  moved ({len(moved)} metrics):")
-            print(format_table(moved))
-        elif status == "updated" and not new_metrics:
-            print("  no metric moved (manifest only)")
-    if not partial:
-        names = {r.name for r in entries}
-        stale = sorted(p.name for p in baselines.iterdir() if p.is_dir() and p.name not in names) \
-            if baselines.is_dir() else []
-        for s in stale:
-            print(f"note: {show(baselines / s)} belongs to no suite entry: delete it if it is obsolete")
-    print(f"regress --update: {len(entries)} entries in {time.perf_counter() - t0:.1f} s; "
-          "review the diff of the baselines before committing")
-    return EXIT_OK
+        if not (baselines / r.name).exists():
+            old[r.name] = None
+            continue
+        try:
+            old[r.name] = load_baseline(baselines / r.name, r.name)
+        except BaselineError as e:
+            old[r.name] = e  # rewritten by the update, which says why the old one was unusable
+    return old
 
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "regress", help="rerun the regression suite and compare its metrics with the committed baselines",
-        description="Run every entry of the regression suite and compare each metric of the contract with "
-        "its baseline. Exit 0 when all hold, 1 when a metric moved beyond its tolerance, 2 on bad input. "
-        "See docs/regression.md.")
-    p.add_argument("--update", action="store_true",
-                   help="rewrite the baselines from this run and print what moved (review the diff, commit)")
-    p.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME",
-                   help="run only these entries")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help=f"worker processes (default: the usable cores, here {default_jobs()})")
-    p.add_argument("--suite", default=str(DEFAULT_SUITE), metavar="FILE",
-                   help="suite file (default: scenarios/regression.yaml of the repository)")
-    p.add_argument("--baselines", default=str(DEFAULT_BASELINES), metavar="DIR",
-                   help="baselines folder (default: results/baselines of the repository)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a scenario field in every entry, e.g. to check that a change is "
-                   "caught (not with --update)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: when the output is a terminal)")
-    p.set_defaults(func=cmd_regress)
+def write_baseline(folder: Path, manifest: Manifest, text: str) -> None:
+    """One entry's baseline: metrics.csv (`text`, from metrics_csv) and manifest.json."""
+    write_text(folder / METRICS_FILE, text)
+    write_json(folder / MANIFEST_FILE, manifest.model_dump())

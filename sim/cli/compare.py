@@ -1,0 +1,50 @@
+"""`slotsim compare`: several schemes on the same demand, side by side (sim/compare.py does the work)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ..compare import build_variants, compare, summarise, table
+from ..errors import InputError
+from ..fileio import check_writable, write_csv
+from ..presets import PRESETS
+from .status import EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    if args.replications < 1:
+        raise InputError("--replications: must be at least 1")
+    presets = list(PRESETS) if args.all_presets else [p for s in args.presets for p in s.split(",") if p]
+    variants = build_variants(args.files, args.base, presets, args.overrides)
+    if args.out and (msg := check_writable(Path(args.out).parent)):
+        raise InputError(msg)
+    seed = args.seed if args.seed is not None else next(iter(variants.values())).run.seed
+    runs = compare(variants, seed, args.replications, args.jobs)
+    if args.out:
+        write_csv(args.out, runs)
+    if args.json:
+        summary = summarise(runs)
+        print(json.dumps({v: {m: (None if math.isnan(x) else x) for m, x in summary[(v, "mean")].items()}
+                          for v in variants}))
+    else:
+        print(table(runs))
+    return EXIT_OK
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("compare", help="run several schemes on the same demand and print them side by side")
+    p.add_argument("files", nargs="*", help="scenario files to compare (each is a column)")
+    p.add_argument("--base", help="base scenario for --presets")
+    p.add_argument("--presets", action="append", default=[], metavar="A,B,...",
+                   help=f"scheme presets applied to --base: {', '.join(PRESETS)}")
+    p.add_argument("--all-presets", action="store_true", help="every preset, on --base")
+    p.add_argument("--seed", type=int, default=None, help="master seed (default: the first scenario's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a field in every scenario compared")
+    p.add_argument("--replications", type=int, default=1, help="replications per scheme (default 1)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print the means as one JSON object")
+    p.add_argument("--out", metavar="FILE.csv", help="write per-replication metrics to this CSV file")
+    p.set_defaults(func=cmd_compare)
