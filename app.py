@@ -67,7 +67,8 @@ st.markdown(
     "This tool simulates a visa centre's appointment booking, day by day, with real applicants, bots "
     "and resellers. It runs **several allocation schemes on exactly the same applicants** and shows who "
     "got the appointments, how long people waited and how much money went to resellers. "
-    "Choose a starting situation and adjust it on the left, then press **Run the comparison**.")
+    "Choose a starting situation and adjust it on the left, then press **Run the comparison**."
+)
 
 scenarios = shipped()
 
@@ -76,12 +77,20 @@ scenarios = shipped()
 sb = st.sidebar
 st.subheader("1. Starting point")
 pick_col, upload_col = st.columns([3, 2])
-choice = pick_col.selectbox("Situation to start from", list(scenarios), key="base_choice",
-                            format_func=lambda f: scenarios[f].description,
-                            help="The shipped scenarios of slotsim, described in one sentence each.")
-upload = upload_col.file_uploader("…or upload a scenario file (YAML)", type=["yaml", "yml"], key="upload",
-                                  help="A scenario file as `slotsim run` reads it, for example one exported "
-                                       "by this app. It replaces the choice on the left while it is loaded.")
+choice = pick_col.selectbox(
+    "Situation to start from",
+    list(scenarios),
+    key="base_choice",
+    format_func=lambda f: scenarios[f].description,
+    help="The shipped scenarios of slotsim, described in one sentence each.",
+)
+upload = upload_col.file_uploader(
+    "…or upload a scenario file (YAML)",
+    type=["yaml", "yml"],
+    key="upload",
+    help="A scenario file as `slotsim run` reads it, for example one exported "
+    "by this app. It replaces the choice on the left while it is loaded.",
+)
 
 base, base_id, upload_error = A.for_app(scenarios[choice]), f"file:{choice}", None
 if upload is not None:
@@ -91,8 +100,11 @@ if upload is not None:
     except ScenarioError as e:
         upload_error = e
 if upload_error is not None:
-    show_errors(f"Your file `{upload.name}` cannot be used; the app goes on with the situation chosen on "
-                f"the left. What to fix:", upload_error)
+    show_errors(
+        f"Your file `{upload.name}` cannot be used; the app goes on with the situation chosen on "
+        f"the left. What to fix:",
+        upload_error,
+    )
 elif upload is not None:
     st.success(f"Using your file: {base.description or base.name}")
 
@@ -108,14 +120,17 @@ st.session_state.setdefault("replications", 1)
 st.session_state.setdefault("fair_days", 14)
 
 if st.session_state.get("clamped"):
-    st.warning("Some values of this scenario lie outside what the app can edit and were brought within "
-               "its bounds: " + ", ".join(A.PARAMS[k].label if k in A.PARAMS else k
-                                          for k in st.session_state.clamped) + ".")
+    st.warning(
+        "Some values of this scenario lie outside what the app can edit and were brought within "
+        "its bounds: " + ", ".join(A.PARAMS[k].label if k in A.PARAMS else k for k in st.session_state.clamped) + "."
+    )
 notes = []
 if base_id.startswith("file:") and scenarios[choice].run.days > base.run.days:
-    notes.append(f"Shipped scenarios start here at **{base.run.days} simulated days** instead of the file's "
-                 f"{scenarios[choice].run.days}, so that comparing all {len(PRESETS)} schemes takes about a "
-                 f"minute; change *Simulated days* on the left for the full length.")
+    notes.append(
+        f"Shipped scenarios start here at **{base.run.days} simulated days** instead of the file's "
+        f"{scenarios[choice].run.days}, so that comparing all {len(PRESETS)} schemes takes about a "
+        f"minute; change *Simulated days* on the left for the full length."
+    )
 if base.timeline:
     notes.append("This scenario changes policy during the run: " + A.timeline_text(base) + ".")
 notes.append("Adjust the situation in the panel on the left; the question-mark icons give units and sources.")
@@ -128,14 +143,28 @@ st.caption(" ".join(notes))
 def number(container, key: str, disabled: bool = False):
     p = A.PARAMS[key]
     kind = int if p.integer else float
-    return container.number_input(p.label, min_value=kind(p.min), max_value=kind(p.max), step=kind(p.step),
-                                  key=key, help=p.help, disabled=disabled)
+    return container.number_input(
+        p.label,
+        min_value=kind(p.min),
+        max_value=kind(p.max),
+        step=kind(p.step),
+        key=key,
+        help=p.help,
+        disabled=disabled,
+    )
 
 
 def slider(container, key: str, disabled: bool = False):
     p = A.PARAMS[key]
-    return container.slider(p.label, min_value=float(p.min), max_value=float(p.max), step=float(p.step),
-                            key=key, help=p.help, disabled=disabled)
+    return container.slider(
+        p.label,
+        min_value=float(p.min),
+        max_value=float(p.max),
+        step=float(p.step),
+        key=key,
+        help=p.help,
+        disabled=disabled,
+    )
 
 
 sb.header("2. Adjust the situation")
@@ -144,9 +173,15 @@ with sb.expander("Centre and demand", expanded=True):
     number(st, "capacity")
     number(st, "applicants_per_year")
 with sb.expander("Season and length of the run", expanded=True):
-    st.date_input("First simulated day", key="start_date", help=A.sentence(
-        A.field_help("run.start_date"), "Demand follows the month: the summer (June-August) is the peak."),
-        min_value=A.DATE_MIN, max_value=A.DATE_MAX)
+    st.date_input(
+        "First simulated day",
+        key="start_date",
+        help=A.sentence(
+            A.field_help("run.start_date"), "Demand follows the month: the summer (June-August) is the peak."
+        ),
+        min_value=A.DATE_MIN,
+        max_value=A.DATE_MAX,
+    )
     number(st, "days")
     number(st, "warmup_days")
 with sb.expander("Bots and resellers"):
@@ -154,34 +189,62 @@ with sb.expander("Bots and resellers"):
     if no_bots:
         st.caption("This scenario has no bots or resellers: these settings have no effect.")
     else:
-        st.caption("Fleets in the scenario: " + "; ".join(
-            f"{r.name}: {r.bots} bots polling every {r.poll_interval_s:g} s, {r.mode.replace('_', ' ')}, "
-            f"EUR {r.price_eur:g}" for r in base.resellers))
+        st.caption(
+            "Fleets in the scenario: "
+            + "; ".join(
+                f"{r.name}: {r.bots} bots polling every {r.poll_interval_s:g} s, {r.mode.replace('_', ' ')}, "
+                f"EUR {r.price_eur:g}"
+                for r in base.resellers
+            )
+        )
     slider(st, "bots_scale", no_bots)
     slider(st, "poll_factor", no_bots)
-    st.selectbox("How resellers work", list(A.MODES), key="reseller_mode", format_func=A.MODES.get,
-                 disabled=no_bots, help=A.sentence(A.field_help("resellers.mode")))
+    st.selectbox(
+        "How resellers work",
+        list(A.MODES),
+        key="reseller_mode",
+        format_func=A.MODES.get,
+        disabled=no_bots,
+        help=A.sentence(A.field_help("resellers.mode")),
+    )
     slider(st, "price_factor", no_bots)
-    st.toggle("Resellers adapt their fleet to profit", key="adaptive", disabled=no_bots,
-              help=A.sentence(A.field_help("resellers.adaptive"),
-                              "Off: every fleet keeps its size whatever it earns."))
+    st.toggle(
+        "Resellers adapt their fleet to profit",
+        key="adaptive",
+        disabled=no_bots,
+        help=A.sentence(A.field_help("resellers.adaptive"), "Off: every fleet keeps its size whatever it earns."),
+    )
 with sb.expander("Your scenario's own scheme and defences"):
-    st.caption("These settings define the column **Your scenario as edited**. The schemes compared "
-               "switch their own defences on; their settings (draw cadence, deadline, batches) come "
-               "from here.")
-    st.selectbox("Allocation scheme", list(A.SCHEME_KINDS), key="scheme_kind", format_func=A.SCHEME_KINDS.get,
-                 help=A.sentence(A.field_help("policy.scheme.kind")) + " " +
-                 " ".join(f"{A.SCHEME_KINDS[k]}: {DESCRIPTIONS[k]}" for k in A.SCHEME_KINDS))
+    st.caption(
+        "These settings define the column **Your scenario as edited**. The schemes compared "
+        "switch their own defences on; their settings (draw cadence, deadline, batches) come "
+        "from here."
+    )
+    st.selectbox(
+        "Allocation scheme",
+        list(A.SCHEME_KINDS),
+        key="scheme_kind",
+        format_func=A.SCHEME_KINDS.get,
+        help=A.sentence(A.field_help("policy.scheme.kind"))
+        + " "
+        + " ".join(f"{A.SCHEME_KINDS[k]}: {DESCRIPTIONS[k]}" for k in A.SCHEME_KINDS),
+    )
     for k, label in A.DEFENCES.items():
         st.toggle(label, key=f"def_{k}", help=A.defence_help(base, k))
     number(st, "batches_per_day")
     number(st, "window_hours")
     number(st, "draw_interval_days")
     number(st, "payment_deadline_hours")
-    st.multiselect("Segments served by the draw (random allocation)", list(SEGMENTS), key="enrolled_segments",
-                   format_func=A.SEGMENT_LABELS.get,
-                   help=A.sentence(A.field_help("policy.scheme.enrolled_segments"),
-                                   "The random-allocation scheme compared below enrols all segments."))
+    st.multiselect(
+        "Segments served by the draw (random allocation)",
+        list(SEGMENTS),
+        key="enrolled_segments",
+        format_func=A.SEGMENT_LABELS.get,
+        help=A.sentence(
+            A.field_help("policy.scheme.enrolled_segments"),
+            "The random-allocation scheme compared below enrols all segments.",
+        ),
+    )
 
 values = {k: st.session_state[k] for k in A.widget_defaults(base)}
 try:
@@ -195,12 +258,22 @@ except ScenarioError as e:
 
 st.subheader("3. Compare schemes on the same applicants")
 schemes_col, reps_col, seed_col = st.columns([6, 1, 1])
-schemes_col.multiselect("Schemes to compare", list(PRESETS), key="schemes", format_func=A.LABELS.get,
-                        help="Each scheme is applied to the situation on the left; see *What the schemes "
-                             "are* at the bottom of the page.")
-reps_col.number_input("Replications", min_value=1, max_value=10, step=1, key="replications",
-                      help="1 to 10 independent repetitions with other random applicants; with 2 or more "
-                           "the results get 95% confidence intervals.")
+schemes_col.multiselect(
+    "Schemes to compare",
+    list(PRESETS),
+    key="schemes",
+    format_func=A.LABELS.get,
+    help="Each scheme is applied to the situation on the left; see *What the schemes are* at the bottom of the page.",
+)
+reps_col.number_input(
+    "Replications",
+    min_value=1,
+    max_value=10,
+    step=1,
+    key="replications",
+    help="1 to 10 independent repetitions with other random applicants; with 2 or more "
+    "the results get 95% confidence intervals.",
+)
 number(seed_col, "seed")
 st.checkbox("Also run your scenario as edited (its own scheme, defences and policy switches)", key="own")
 
@@ -209,15 +282,17 @@ n_runs = n_variants * int(st.session_state.replications)
 key = None
 button_col, estimate_col = st.columns([1, 3], vertical_alignment="center")
 if edited is not None and n_variants:
-    key = A.comparison_key(edited, st.session_state.schemes, st.session_state.own, edited.run.seed,
-                           st.session_state.replications)
+    key = A.comparison_key(
+        edited, st.session_state.schemes, st.session_state.own, edited.run.seed, st.session_state.replications
+    )
     est = n_runs * edited.run.days * max(edited.demand.applicants_per_year, 1_000) / 220_000 * SECONDS_PER_RUN_DAY
-    estimate_col.caption(f"{n_runs} simulation(s), run one after another: about {max(est, 1):.0f} s "
-                         f"(fewer days, schemes or replications run faster).")
+    estimate_col.caption(
+        f"{n_runs} simulation(s), run one after another: about {max(est, 1):.0f} s "
+        f"(fewer days, schemes or replications run faster)."
+    )
 elif n_variants == 0:
     estimate_col.warning("Choose at least one scheme to compare.")
-run_clicked = button_col.button("Run the comparison", type="primary", key="run", disabled=key is None,
-                                width="stretch")
+run_clicked = button_col.button("Run the comparison", type="primary", key="run", disabled=key is None, width="stretch")
 
 if run_clicked and key is not None:
     cached = store_get(key)
@@ -227,8 +302,11 @@ if run_clicked and key is not None:
 
         def progress(done, total, variant, rep):
             if done < total:
-                bar.progress(done / total, text=f"Simulating **{A.LABELS.get(variant, variant)}**, replication "
-                             f"{rep + 1} of {st.session_state.replications} (run {done + 1} of {total})")
+                bar.progress(
+                    done / total,
+                    text=f"Simulating **{A.LABELS.get(variant, variant)}**, replication "
+                    f"{rep + 1} of {st.session_state.replications} (run {done + 1} of {total})",
+                )
 
         cached = A.run_comparison(variants, edited.run.seed, int(st.session_state.replications), progress, key)
         store_put(key, cached)
@@ -259,65 +337,119 @@ def chart(title: str, name: str, build, *args, caption: str = ""):
     st.image(png, width="stretch")
     text_col, button_col = st.columns([4, 1], vertical_alignment="center")
     text_col.caption(caption)
-    button_col.download_button("Chart (PNG)", png, file_name=f"slotsim_{name.split('_')[0]}.png",
-                               mime="image/png", key=f"png_{name.split('_')[0]}", on_click="ignore",
-                               icon=":material/download:", width="stretch",
-                               help=f"Download “{title}” as a PNG image.")
+    button_col.download_button(
+        "Chart (PNG)",
+        png,
+        file_name=f"slotsim_{name.split('_')[0]}.png",
+        mime="image/png",
+        key=f"png_{name.split('_')[0]}",
+        on_click="ignore",
+        icon=":material/download:",
+        width="stretch",
+        help=f"Download “{title}” as a PNG image.",
+    )
 
 
 if c is None:
-    st.info("No results yet: press **Run the comparison**. "
-            f"The default compares all {len(PRESETS)} schemes once (about a minute).")
+    st.info(
+        "No results yet: press **Run the comparison**. "
+        f"The default compares all {len(PRESETS)} schemes once (about a minute)."
+    )
 else:
     if key != c.key:
-        st.warning("The settings have changed since these results were computed: press **Run the comparison** "
-                   "to update them. The results below are for the earlier settings.")
+        st.warning(
+            "The settings have changed since these results were computed: press **Run the comparison** "
+            "to update them. The results below are for the earlier settings."
+        )
     st.header("The answer")
     st.markdown(A.headline(c))
     st.caption(A.caveat(c) + f" Computed in {c.seconds:.0f} s; seed {c.seed}.")
     table = A.display_table(c)
     if c.replications == 1:
-        table = table.style.format({title: ("€ {:,.0f}" if unit == "EUR" else "{:.1f}")
-                                    for title, _, unit in A.MEASURES.values()}, na_rep="n/a")
+        table = table.style.format(
+            {title: ("€ {:,.0f}" if unit == "EUR" else "{:.1f}") for title, _, unit in A.MEASURES.values()},
+            na_rep="n/a",
+        )
     st.table(table)
     st.caption(" ".join(f"**{title}**: {A.MEASURE_HELP[m]}" for m, (title, _, _) in A.MEASURES.items()))
 
     st.header("Why: the details")
-    chart("What happened to the slots", "outcomes", A.fig_outcomes,
-          caption="Every released slot ends in exactly one of these outcomes (measured days only).")
-    chart("Waiting times", "waits", A.fig_waits,
-          caption="Each curve: the share of served applicants who had their appointment within the number "
-                  "of days on the horizontal axis, counted from the day they needed one.")
-    chart("Bot activity and prices", "activity", A.fig_activity,
-          caption="Mean over replications" + (" (the band spans the lowest and highest replication)"
-                                              if c.replications > 1 else "")
-          + ". A dashed line marks a policy switch of a timeline; the grey band is the warm-up, left out of "
-            "the table. Prices: one point per week with at least one sale; with few sales a price is noisy.")
-    days = st.slider("Fairness: share served within how many days?", 1, 90, key="fair_days",
-                     help="Changing this redraws the chart from the stored results; nothing is re-run.")
-    chart("Fairness", f"fairness_{days}", A.fig_fairness, int(days),
-          caption="Does checking the site often beat checking it rarely? Bars are the share of all applicants "
-                  "(served or not) who got an appointment within the chosen number of days."
-                  + (" Whiskers: 95% confidence intervals." if c.replications > 1 else ""))
+    chart(
+        "What happened to the slots",
+        "outcomes",
+        A.fig_outcomes,
+        caption="Every released slot ends in exactly one of these outcomes (measured days only).",
+    )
+    chart(
+        "Waiting times",
+        "waits",
+        A.fig_waits,
+        caption="Each curve: the share of served applicants who had their appointment within the number "
+        "of days on the horizontal axis, counted from the day they needed one.",
+    )
+    chart(
+        "Bot activity and prices",
+        "activity",
+        A.fig_activity,
+        caption="Mean over replications"
+        + (" (the band spans the lowest and highest replication)" if c.replications > 1 else "")
+        + ". A dashed line marks a policy switch of a timeline; the grey band is the warm-up, left out of "
+        "the table. Prices: one point per week with at least one sale; with few sales a price is noisy.",
+    )
+    days = st.slider(
+        "Fairness: share served within how many days?",
+        1,
+        90,
+        key="fair_days",
+        help="Changing this redraws the chart from the stored results; nothing is re-run.",
+    )
+    chart(
+        "Fairness",
+        f"fairness_{days}",
+        A.fig_fairness,
+        int(days),
+        caption="Does checking the site often beat checking it rarely? Bars are the share of all applicants "
+        "(served or not) who got an appointment within the chosen number of days."
+        + (" Whiskers: 95% confidence intervals." if c.replications > 1 else ""),
+    )
 
     st.header("Downloads")
     d1, d2, d3, d4 = st.columns([3, 2, 3, 2], vertical_alignment="bottom")
     if edited is not None:
-        d1.download_button("Scenario as edited (YAML)", A.yaml_bytes(edited), file_name=f"{edited.name}.yaml",
-                           mime="application/x-yaml", key="dl_yaml", on_click="ignore", width="stretch",
-                           icon=":material/download:",
-                           help="Runs with `slotsim run FILE.yaml --json`, and is accepted by the upload above.")
-    d2.download_button("Results (CSV)", A.results_csv(c), file_name="slotsim_comparison.csv", mime="text/csv",
-                       key="dl_csv", on_click="ignore", width="stretch", icon=":material/download:",
-                       help="Every measure of every scheme and replication, one row each (as `slotsim compare "
-                            "--out` writes).")
-    pick = d3.selectbox("Scenario of one compared scheme", list(c.variants), format_func=c.label,
-                        key="dl_variant")
-    d4.download_button("That scheme (YAML)", A.yaml_bytes(c.variants[pick]), file_name=f"{pick}.yaml",
-                       mime="application/x-yaml", key="dl_variant_yaml", on_click="ignore", width="stretch",
-                       icon=":material/download:",
-                       help=f"`slotsim run {pick}.yaml --seed {c.seed} --json` reproduces replication 1 of "
-                            "this column.")
+        d1.download_button(
+            "Scenario as edited (YAML)",
+            A.yaml_bytes(edited),
+            file_name=f"{edited.name}.yaml",
+            mime="application/x-yaml",
+            key="dl_yaml",
+            on_click="ignore",
+            width="stretch",
+            icon=":material/download:",
+            help="Runs with `slotsim run FILE.yaml --json`, and is accepted by the upload above.",
+        )
+    d2.download_button(
+        "Results (CSV)",
+        A.results_csv(c),
+        file_name="slotsim_comparison.csv",
+        mime="text/csv",
+        key="dl_csv",
+        on_click="ignore",
+        width="stretch",
+        icon=":material/download:",
+        help="Every measure of every scheme and replication, one row each (as `slotsim compare --out` writes).",
+    )
+    pick = d3.selectbox("Scenario of one compared scheme", list(c.variants), format_func=c.label, key="dl_variant")
+    d4.download_button(
+        "That scheme (YAML)",
+        A.yaml_bytes(c.variants[pick]),
+        file_name=f"{pick}.yaml",
+        mime="application/x-yaml",
+        key="dl_variant_yaml",
+        on_click="ignore",
+        width="stretch",
+        icon=":material/download:",
+        help=f"`slotsim run {pick}.yaml --seed {c.seed} --json` reproduces replication 1 of this column.",
+    )
 
     with st.expander("All measures (means over replications)"):
         from sim.compare import summarise
@@ -331,8 +463,10 @@ else:
 with st.expander("What the schemes are"):
     for name, text in DESCRIPTIONS.items():
         st.markdown(f"- **{A.LABELS[name]}** — {text}")
-    st.markdown(f"- **{A.LABELS[A.OWN]}** — the situation on the left with its own scheme, defences and policy "
-                "switches (the schemes above replace these with their own and drop any switch).")
+    st.markdown(
+        f"- **{A.LABELS[A.OWN]}** — the situation on the left with its own scheme, defences and policy "
+        "switches (the schemes above replace these with their own and drop any switch)."
+    )
 
 with st.expander("What the model assumes"):
     st.markdown("""
@@ -356,6 +490,8 @@ with st.expander("What the model assumes"):
 """)
 
 with st.expander("Where the default values come from"):
-    st.caption("Every parameter of a scenario, its default and its source; [EST] marks an estimate, not a "
-               "measurement. The shipped scenarios cite their sources in comments.")
+    st.caption(
+        "Every parameter of a scenario, its default and its source; [EST] marks an estimate, not a "
+        "measurement. The shipped scenarios cite their sources in comments."
+    )
     st.dataframe(A.schema_sources(), hide_index=True, key="sources")

@@ -59,17 +59,30 @@ TARGETS = (
 LARGE_CENTRE: dict[str, Any] = {
     "name": "large_centre",
     "run": {"start_date": "2024-05-01", "days": 365, "warmup_days": 30, "seed": 1},
-    "centre": {"capacity_per_day": 800, "release_days_ahead": 14, "release_hour": 9.0,
-               "service_fee_eur": 25.0, "no_show_prob": 0.15},
-    "demand": {"applicants_per_year": 220000,
-               "seasonality": [0.8, 0.8, 0.9, 1.0, 1.1, 1.35, 1.45, 1.3, 1.0, 0.8, 0.75, 0.75],
-               "segment_shares": {"first_time": 0.5, "renewal": 0.35, "circulation": 0.15}},
+    "centre": {
+        "capacity_per_day": 800,
+        "release_days_ahead": 14,
+        "release_hour": 9.0,
+        "service_fee_eur": 25.0,
+        "no_show_prob": 0.15,
+    },
+    "demand": {
+        "applicants_per_year": 220000,
+        "seasonality": [0.8, 0.8, 0.9, 1.0, 1.1, 1.35, 1.45, 1.3, 1.0, 0.8, 0.75, 0.75],
+        "segment_shares": {"first_time": 0.5, "renewal": 0.35, "circulation": 0.15},
+    },
     "resellers": [
         {"name": "fast_officine", "mode": "speculative", "bots": 150, "poll_interval_s": 1.0, "reaction_s": 0.5},
         {"name": "officine_b", "mode": "speculative", "bots": 100, "poll_interval_s": 5.0, "reaction_s": 1.0},
         {"name": "officine_c", "mode": "speculative", "bots": 80, "poll_interval_s": 10.0, "reaction_s": 2.0},
-        {"name": "agency", "mode": "to_order", "bots": 40, "poll_interval_s": 5.0, "reaction_s": 1.0,
-         "price_eur": 150.0},
+        {
+            "name": "agency",
+            "mode": "to_order",
+            "bots": 40,
+            "poll_interval_s": 5.0,
+            "reaction_s": 1.0,
+            "price_eur": 150.0,
+        },
     ],
     "policy": {"scheme": {"kind": "first_come"}},
 }
@@ -80,13 +93,14 @@ RANDOM_FILE = "scenarios/random_allocation.yaml"
 @dataclass
 class Config:
     """What one benchmark run measures. `quick()` is the smoke-test form (well under a minute)."""
+
     quick: bool = False
-    base: dict | None = None          # scenario as a dict (None: the baseline file or LARGE_CENTRE)
-    random: dict | None = None        # the random-allocation variant (None: the file, or base + kind)
-    days: int = 365                   # simulated days of the scenario replications
-    scale: float = 1.0                # size of the centre relative to `base` (demand, capacity, fleets)
-    reps: int = 3                     # replications per scenario (medians reported)
-    bare_events: int = 600_000        # events per bare-SimPy measurement
+    base: dict | None = None  # scenario as a dict (None: the baseline file or LARGE_CENTRE)
+    random: dict | None = None  # the random-allocation variant (None: the file, or base + kind)
+    days: int = 365  # simulated days of the scenario replications
+    scale: float = 1.0  # size of the centre relative to `base` (demand, capacity, fleets)
+    reps: int = 3  # replications per scenario (medians reported)
+    bare_events: int = 600_000  # events per bare-SimPy measurement
     bare_reps: int = 3
     scaling_factors: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     scaling_days: int = 120
@@ -97,7 +111,7 @@ class Config:
     parallel_days: int = 120
     parallel_jobs: tuple[int, ...] = (1, 2)
     seed: int = 1
-    isolate: bool = True              # each replication in a fresh subprocess (true peak memory)
+    isolate: bool = True  # each replication in a fresh subprocess (true peak memory)
     parts: tuple[str, ...] = ("bare", "scenarios", "scaling", "polling", "parallel")
 
     @classmethod
@@ -106,9 +120,20 @@ class Config:
 
     @classmethod
     def quick_config(cls, **kw) -> "Config":
-        defaults = dict(quick=True, days=60, scale=0.1, reps=1, bare_events=150_000, bare_reps=2,
-                        scaling_factors=(1.0, 2.0), scaling_days=40, polling_days=40, polling_reps=1,
-                        parallel_tasks=2, parallel_days=30)
+        defaults = dict(
+            quick=True,
+            days=60,
+            scale=0.1,
+            reps=1,
+            bare_events=150_000,
+            bare_reps=2,
+            scaling_factors=(1.0, 2.0),
+            scaling_days=40,
+            polling_days=40,
+            polling_reps=1,
+            parallel_tasks=2,
+            parallel_days=30,
+        )
         defaults.update(kw)
         return cls(**defaults)
 
@@ -125,6 +150,7 @@ def machine() -> dict:
     import simpy
 
     from sim import __version__
+
     cpu = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -137,10 +163,17 @@ def machine() -> dict:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    return {"bench": "machine", "nproc": cores, "cpu": cpu or "unknown",
-            "python": platform.python_version(), "numpy": numpy.__version__, "simpy": simpy.__version__,
-            "slotsim": __version__, "platform": platform.platform(),
-            "loadavg_1min": _loadavg()}
+    return {
+        "bench": "machine",
+        "nproc": cores,
+        "cpu": cpu or "unknown",
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "simpy": simpy.__version__,
+        "slotsim": __version__,
+        "platform": platform.platform(),
+        "loadavg_1min": _loadavg(),
+    }
 
 
 # --------------------------------------------------------------------------- bare SimPy
@@ -169,8 +202,15 @@ def bare_simpy(events: int = 600_000, processes: int = BARE_PROCESSES, seed: int
     w0, c0 = time.perf_counter(), time.process_time()
     env.run()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    return {"bench": "bare_simpy", "processes": processes, "events": n, "wall_s": wall, "cpu_s": cpu,
-            "events_per_s": n / wall, "events_per_cpu_s": n / cpu if cpu > 0 else math.nan}
+    return {
+        "bench": "bare_simpy",
+        "processes": processes,
+        "events": n,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "events_per_s": n / wall,
+        "events_per_cpu_s": n / cpu if cpu > 0 else math.nan,
+    }
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -201,8 +241,14 @@ def default_random(base: dict) -> dict:
     return data
 
 
-def variant(data: dict, *, days: int | None = None, scale: float = 1.0,
-            poll_interval_s: float | None = None, name: str | None = None) -> dict:
+def variant(
+    data: dict,
+    *,
+    days: int | None = None,
+    scale: float = 1.0,
+    poll_interval_s: float | None = None,
+    name: str | None = None,
+) -> dict:
     """A copy of a scenario dict: other length, centre scaled (demand, capacity and fleets
     together, so the bots keep their share), or every bot polling at one interval."""
     d = json.loads(json.dumps(data))
@@ -232,8 +278,13 @@ def min_events(res, days: int) -> dict:
     batches = int(slots.groupby(["released_at_day", "pool"], observed=True).ngroups) if len(slots) else 0
     bookings = int(slots.booked_at_day.notna().sum())
     appt_days = int(slots.day[slots.day < days].nunique())
-    return {"arrivals": arrivals, "release_batches": batches, "bookings": bookings,
-            "appointment_days": appt_days, "min_events": arrivals + batches + bookings + appt_days}
+    return {
+        "arrivals": arrivals,
+        "release_batches": batches,
+        "bookings": bookings,
+        "appointment_days": appt_days,
+        "min_events": arrivals + batches + bookings + appt_days,
+    }
 
 
 def _maxrss_mb() -> float:
@@ -259,14 +310,27 @@ def measure_replication(data: dict, seed: int = 1, replication: int = 0) -> dict
     w3, c3 = time.perf_counter(), time.process_time()
     events = int(res.metrics["events_processed"])
     wall, cpu = w3 - w0, c3 - c0
-    out = {"scenario": sc.name, "days": sc.run.days, "capacity_per_day": sc.centre.capacity_per_day,
-           "applicants_per_year": sc.demand.applicants_per_year,
-           "bots": sum(r.bots for r in sc.resellers), "seed": seed, "replication": replication,
-           "wall_s": wall, "cpu_s": cpu, "setup_s": w1 - w0, "engine_s": w2 - w1, "records_s": w3 - w2,
-           "events": events, "events_per_s": events / (w2 - w1),
-           "sim_days_per_s": sc.run.days / wall, "sim_days_per_cpu_s": sc.run.days / cpu if cpu > 0 else math.nan,
-           "rss_before_mb": rss0, "peak_rss_mb": _maxrss_mb(),
-           "slots_released": int(res.metrics["slots_released"])}
+    out = {
+        "scenario": sc.name,
+        "days": sc.run.days,
+        "capacity_per_day": sc.centre.capacity_per_day,
+        "applicants_per_year": sc.demand.applicants_per_year,
+        "bots": sum(r.bots for r in sc.resellers),
+        "seed": seed,
+        "replication": replication,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "setup_s": w1 - w0,
+        "engine_s": w2 - w1,
+        "records_s": w3 - w2,
+        "events": events,
+        "events_per_s": events / (w2 - w1),
+        "sim_days_per_s": sc.run.days / wall,
+        "sim_days_per_cpu_s": sc.run.days / cpu if cpu > 0 else math.nan,
+        "rss_before_mb": rss0,
+        "peak_rss_mb": _maxrss_mb(),
+        "slots_released": int(res.metrics["slots_released"]),
+    }
     out.update(min_events(res, sc.run.days))
     return out
 
@@ -282,8 +346,9 @@ def measure_isolated(data: dict, seed: int = 1, replication: int = 0) -> dict:
     cmd = [sys.executable, "-c", "import bench; bench._worker_main()"]
     task = json.dumps({"scenario": data, "seed": seed, "replication": replication})
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
-    p = subprocess.run(cmd, input=task, capture_output=True, text=True, check=False,
-                       env={**os.environ, "PYTHONPATH": path})
+    p = subprocess.run(
+        cmd, input=task, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": path}
+    )
     if p.returncode != 0:
         raise RuntimeError(f"benchmark worker failed ({p.returncode}):\n{p.stderr[-2000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -360,27 +425,55 @@ class Bench:
             self.emit(r)
         rate = _median([r["events_per_s"] for r in runs])
         rate_cpu = _median([r["events_per_cpu_s"] for r in runs])
-        self.bare = self.emit({"bench": "bare_simpy_median", "events_per_s": rate,
-                               "events_per_cpu_s": rate_cpu, "runs": len(runs)})
+        self.bare = self.emit(
+            {"bench": "bare_simpy_median", "events_per_s": rate, "events_per_cpu_s": rate_cpu, "runs": len(runs)}
+        )
 
     def part_scenario(self, label: str, data: dict) -> list[dict]:
-        reps = [self.emit({"bench": "scenario", "label": label, **self.replicate(data, k)})
-                for k in range(self.cfg.reps)]
-        med = {k: _median([r[k] for r in reps]) for k in
-               ("wall_s", "cpu_s", "setup_s", "engine_s", "records_s", "events", "events_per_s",
-                "sim_days_per_s", "peak_rss_mb", "min_events")}
-        summary = {"bench": "scenario_median", "label": label, "scenario": reps[0]["scenario"],
-                   "days": reps[0]["days"], "reps": len(reps), **med,
-                   "peak_rss_mb_max": max(r["peak_rss_mb"] for r in reps),
-                   "events_over_min": med["events"] / med["min_events"] if med["min_events"] else math.nan}
+        reps = [
+            self.emit({"bench": "scenario", "label": label, **self.replicate(data, k)}) for k in range(self.cfg.reps)
+        ]
+        med = {
+            k: _median([r[k] for r in reps])
+            for k in (
+                "wall_s",
+                "cpu_s",
+                "setup_s",
+                "engine_s",
+                "records_s",
+                "events",
+                "events_per_s",
+                "sim_days_per_s",
+                "peak_rss_mb",
+                "min_events",
+            )
+        }
+        summary = {
+            "bench": "scenario_median",
+            "label": label,
+            "scenario": reps[0]["scenario"],
+            "days": reps[0]["days"],
+            "reps": len(reps),
+            **med,
+            "peak_rss_mb_max": max(r["peak_rss_mb"] for r in reps),
+            "events_over_min": med["events"] / med["min_events"] if med["min_events"] else math.nan,
+        }
         self.emit(summary)
         if self.bare:
             limit_wall = med["min_events"] / self.bare["events_per_s"]
             limit_cpu = med["min_events"] / self.bare["events_per_cpu_s"]
-            self.emit({"bench": "ratio_to_limit", "label": label, "min_events": med["min_events"],
-                       "bare_s_for_min_events": limit_wall, "bare_cpu_s_for_min_events": limit_cpu,
-                       "ratio_wall": med["wall_s"] / limit_wall, "ratio_cpu": med["cpu_s"] / limit_cpu,
-                       "ratio_engine_wall": med["engine_s"] / limit_wall})
+            self.emit(
+                {
+                    "bench": "ratio_to_limit",
+                    "label": label,
+                    "min_events": med["min_events"],
+                    "bare_s_for_min_events": limit_wall,
+                    "bare_cpu_s_for_min_events": limit_cpu,
+                    "ratio_wall": med["wall_s"] / limit_wall,
+                    "ratio_cpu": med["cpu_s"] / limit_cpu,
+                    "ratio_engine_wall": med["engine_s"] / limit_wall,
+                }
+            )
         return reps
 
     def part_scaling(self, base: dict) -> None:
@@ -389,10 +482,16 @@ class Bench:
             r = self.replicate(variant(base, days=cfg.scaling_days, scale=f, name=f"scale_{f:g}x"))
             rows.append(self.emit({"bench": "scaling", "factor": f, **r}))
         fs = [r["factor"] for r in rows]
-        self.emit({"bench": "scaling_fit", "factors": fs, "days": cfg.scaling_days,
-                   "growth_exponent_cpu": growth_exponent(fs, [r["cpu_s"] for r in rows]),
-                   "growth_exponent_wall": growth_exponent(fs, [r["wall_s"] for r in rows]),
-                   "growth_exponent_events": growth_exponent(fs, [r["events"] for r in rows])})
+        self.emit(
+            {
+                "bench": "scaling_fit",
+                "factors": fs,
+                "days": cfg.scaling_days,
+                "growth_exponent_cpu": growth_exponent(fs, [r["cpu_s"] for r in rows]),
+                "growth_exponent_wall": growth_exponent(fs, [r["wall_s"] for r in rows]),
+                "growth_exponent_events": growth_exponent(fs, [r["events"] for r in rows]),
+            }
+        )
 
     def part_polling(self, base: dict) -> None:
         """Every bot polling every 1 s vs every 60 s; the two alternate, medians over polling_reps."""
@@ -402,12 +501,22 @@ class Bench:
             for s in cfg.polling_intervals:
                 r = self.replicate(variant(base, days=cfg.polling_days, poll_interval_s=s, name=f"poll_{s:g}s"))
                 rows[s].append(self.emit({"bench": "polling", "poll_interval_s": s, "round": k, **r}))
-        fast, slow = ({key: _median([r[key] for r in rows[s]]) for key in ("cpu_s", "wall_s", "events")}
-                      for s in cfg.polling_intervals)
-        self.emit({"bench": "polling_ratio", "intervals_s": list(cfg.polling_intervals), "reps": cfg.polling_reps,
-                   "cpu_s": [fast["cpu_s"], slow["cpu_s"]], "wall_s": [fast["wall_s"], slow["wall_s"]],
-                   "cpu_ratio": fast["cpu_s"] / slow["cpu_s"], "wall_ratio": fast["wall_s"] / slow["wall_s"],
-                   "events_ratio": fast["events"] / slow["events"]})
+        fast, slow = (
+            {key: _median([r[key] for r in rows[s]]) for key in ("cpu_s", "wall_s", "events")}
+            for s in cfg.polling_intervals
+        )
+        self.emit(
+            {
+                "bench": "polling_ratio",
+                "intervals_s": list(cfg.polling_intervals),
+                "reps": cfg.polling_reps,
+                "cpu_s": [fast["cpu_s"], slow["cpu_s"]],
+                "wall_s": [fast["wall_s"], slow["wall_s"]],
+                "cpu_ratio": fast["cpu_s"] / slow["cpu_s"],
+                "wall_ratio": fast["wall_s"] / slow["wall_s"],
+                "events_ratio": fast["events"] / slow["events"],
+            }
+        )
 
     def part_parallel(self, base: dict) -> None:
         from sim.parallel import execute
@@ -421,15 +530,25 @@ class Bench:
             events = execute(_replicate, tasks, jobs=jobs, progress=False)
             wall = time.perf_counter() - w0
             rpm[jobs] = 60.0 * len(tasks) / wall
-            self.emit({"bench": "parallel", "jobs": jobs, "tasks": len(tasks), "days": cfg.parallel_days,
-                       "wall_s": wall, "replications_per_min": rpm[jobs], "events": sum(events),
-                       "loadavg_1min": _loadavg()})  # other work on the machine takes cores away
+            self.emit(
+                {
+                    "bench": "parallel",
+                    "jobs": jobs,
+                    "tasks": len(tasks),
+                    "days": cfg.parallel_days,
+                    "wall_s": wall,
+                    "replications_per_min": rpm[jobs],
+                    "events": sum(events),
+                    "loadavg_1min": _loadavg(),
+                }
+            )  # other work on the machine takes cores away
         if 1 in rpm and len(rpm) > 1:
             j = max(rpm)
             wall1, wallj = 60.0 * len(tasks) / rpm[1], 60.0 * len(tasks) / rpm[j]
             # overhead: what the pool adds to a perfect split (start-up, imports, imbalance)
-            self.emit({"bench": "parallel_speedup", "jobs": j, "speedup": rpm[j] / rpm[1],
-                       "overhead_s": wallj - wall1 / j})
+            self.emit(
+                {"bench": "parallel_speedup", "jobs": j, "speedup": rpm[j] / rpm[1], "overhead_s": wallj - wall1 / j}
+            )
 
     def targets(self) -> dict:
         got: dict[str, float] = {}
@@ -454,8 +573,14 @@ class Bench:
             ok = None if v is None or not math.isfinite(v) else (v <= limit if op == "<=" else v >= limit)
             rows.append({"target": key, "description": desc, "value": v, "op": op, "limit": limit, "met": ok})
         # A quick run's sizes are not the targets' sizes: its verdicts are reported, never judged.
-        return {"bench": "targets", "quick": self.cfg.quick, "judged": not self.cfg.quick,
-                "scenario_days": self.cfg.days, "scale": self.cfg.scale, "targets": rows}
+        return {
+            "bench": "targets",
+            "quick": self.cfg.quick,
+            "judged": not self.cfg.quick,
+            "scenario_days": self.cfg.days,
+            "scale": self.cfg.scale,
+            "targets": rows,
+        }
 
 
 # --------------------------------------------------------------------------- report
@@ -479,46 +604,67 @@ def table(records: list[dict]) -> str:
         by.setdefault(r["bench"], []).append(r)
     out = []
     for m in by.get("machine", []):
-        out.append(f"machine: {m['nproc']} cores, {m['cpu']}, Python {m['python']}, numpy {m['numpy']}, "
-                   f"simpy {m['simpy']}, load {m['loadavg_1min']}" + ("  [quick]" if m.get("quick") else ""))
+        out.append(
+            f"machine: {m['nproc']} cores, {m['cpu']}, Python {m['python']}, numpy {m['numpy']}, "
+            f"simpy {m['simpy']}, load {m['loadavg_1min']}" + ("  [quick]" if m.get("quick") else "")
+        )
     for b in by.get("bare_simpy_median", []):
-        out.append(f"bare SimPy ({BARE_PROCESSES} processes): {_f(b['events_per_s'])} events/s wall, "
-                   f"{_f(b['events_per_cpu_s'])} events/CPU-s")
+        out.append(
+            f"bare SimPy ({BARE_PROCESSES} processes): {_f(b['events_per_s'])} events/s wall, "
+            f"{_f(b['events_per_cpu_s'])} events/CPU-s"
+        )
     ratio = {r["label"]: r for r in by.get("ratio_to_limit", [])}
     if by.get("scenario_median"):
-        out += ["", f"{'scenario':<18} {'days':>5} {'wall s':>7} {'cpu s':>7} {'engine s':>8} "
-                f"{'events':>10} {'ev/s':>9} {'days/s':>7} {'peak MB':>8} {'min ev':>9} {'ratio':>6}"]
+        out += [
+            "",
+            f"{'scenario':<18} {'days':>5} {'wall s':>7} {'cpu s':>7} {'engine s':>8} "
+            f"{'events':>10} {'ev/s':>9} {'days/s':>7} {'peak MB':>8} {'min ev':>9} {'ratio':>6}",
+        ]
         for m in by["scenario_median"]:
             r = ratio.get(m["label"], {})
-            out.append(f"{m['label']:<18} {m['days']:>5} {_f(m['wall_s']):>7} {_f(m['cpu_s']):>7} "
-                       f"{_f(m['engine_s']):>8} {_f(int(m['events'])):>10} {_f(m['events_per_s']):>9} "
-                       f"{_f(m['sim_days_per_s'], 1):>7} {_f(m['peak_rss_mb_max'], 0):>8} "
-                       f"{_f(int(m['min_events'])):>9} {_f(r.get('ratio_cpu')):>6}")
+            out.append(
+                f"{m['label']:<18} {m['days']:>5} {_f(m['wall_s']):>7} {_f(m['cpu_s']):>7} "
+                f"{_f(m['engine_s']):>8} {_f(int(m['events'])):>10} {_f(m['events_per_s']):>9} "
+                f"{_f(m['sim_days_per_s'], 1):>7} {_f(m['peak_rss_mb_max'], 0):>8} "
+                f"{_f(int(m['min_events'])):>9} {_f(r.get('ratio_cpu')):>6}"
+            )
         out.append("  (medians over replications; ratio = CPU time / bare SimPy CPU time for the minimum events)")
     if by.get("scaling"):
         out += ["", f"{'scale':>6} {'days':>5} {'wall s':>7} {'cpu s':>7} {'events':>10} {'peak MB':>8}"]
         for r in by["scaling"]:
-            out.append(f"{_f(r['factor'], 0) + 'x':>6} {r['days']:>5} {_f(r['wall_s']):>7} {_f(r['cpu_s']):>7} "
-                       f"{_f(r['events']):>10} {_f(r['peak_rss_mb'], 0):>8}")
+            out.append(
+                f"{_f(r['factor'], 0) + 'x':>6} {r['days']:>5} {_f(r['wall_s']):>7} {_f(r['cpu_s']):>7} "
+                f"{_f(r['events']):>10} {_f(r['peak_rss_mb'], 0):>8}"
+            )
         for f in by.get("scaling_fit", []):
-            out.append(f"  growth exponent: {_f(f['growth_exponent_cpu'])} (CPU), {_f(f['growth_exponent_wall'])} "
-                       f"(wall), {_f(f['growth_exponent_events'])} (events)")
+            out.append(
+                f"  growth exponent: {_f(f['growth_exponent_cpu'])} (CPU), {_f(f['growth_exponent_wall'])} "
+                f"(wall), {_f(f['growth_exponent_events'])} (events)"
+            )
     if by.get("polling"):
         out.append("")
         for r in by["polling"]:
-            out.append(f"bots poll every {_f(r['poll_interval_s'], 0):>3} s: {_f(r['cpu_s'])} s CPU, "
-                       f"{_f(r['wall_s'])} s wall, {_f(r['events'])} events")
+            out.append(
+                f"bots poll every {_f(r['poll_interval_s'], 0):>3} s: {_f(r['cpu_s'])} s CPU, "
+                f"{_f(r['wall_s'])} s wall, {_f(r['events'])} events"
+            )
         for p in by.get("polling_ratio", []):
-            out.append(f"  1 s / 60 s: {_f(p['cpu_ratio'])} (CPU), {_f(p['wall_ratio'])} (wall), "
-                       f"{_f(p['events_ratio'])} (events)")
+            out.append(
+                f"  1 s / 60 s: {_f(p['cpu_ratio'])} (CPU), {_f(p['wall_ratio'])} (wall), "
+                f"{_f(p['events_ratio'])} (events)"
+            )
     if by.get("parallel"):
         out.append("")
         for r in by["parallel"]:
-            out.append(f"{r['jobs']} worker(s): {_f(r['replications_per_min'], 1)} replications/min "
-                       f"({r['tasks']} x {r['days']} days in {_f(r['wall_s'])} s; load {r['loadavg_1min']})")
+            out.append(
+                f"{r['jobs']} worker(s): {_f(r['replications_per_min'], 1)} replications/min "
+                f"({r['tasks']} x {r['days']} days in {_f(r['wall_s'])} s; load {r['loadavg_1min']})"
+            )
         for s in by.get("parallel_speedup", []):
-            out.append(f"  speed-up with {s['jobs']} workers: {_f(s['speedup'])}x "
-                       f"(pool start-up and imbalance: {_f(s['overhead_s'])} s)")
+            out.append(
+                f"  speed-up with {s['jobs']} workers: {_f(s['speedup'])}x "
+                f"(pool start-up and imbalance: {_f(s['overhead_s'])} s)"
+            )
     for t in by.get("targets", []):
         out += ["", "targets" + (" (quick run: small sizes, not judged)" if t["quick"] else "") + ":"]
         for row in t["targets"]:
@@ -592,10 +738,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="FILE.jsonl", help="append the JSON lines to this file")
     p.add_argument("--scenario", metavar="FILE", help=f"the large centre (default: {BASELINE_FILE} if present)")
     p.add_argument("--reps", type=int, default=None, help="replications per scenario (default 3; quick 1)")
-    p.add_argument("--parts", metavar="A,B", default="",
-                   help="only these parts: bare, scenarios, scaling, polling, parallel (default: all)")
-    p.add_argument("--no-isolate", action="store_true",
-                   help="measure in this process (faster; peak memory is then this process's)")
+    p.add_argument(
+        "--parts",
+        metavar="A,B",
+        default="",
+        help="only these parts: bare, scenarios, scaling, polling, parallel (default: all)",
+    )
+    p.add_argument(
+        "--no-isolate", action="store_true", help="measure in this process (faster; peak memory is then this process's)"
+    )
 
 
 def main(argv: list[str] | None = None, prog: str = "benchmarks/bench.py") -> int:

@@ -89,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(now)} cases, {sum(len(v) for v in now.values())} fingerprints written to {args.write}")
         return 0
     before = json.loads(Path(args.check).read_text())
-    changed = [f"{case}.{what}" for case in sorted(set(before) | set(now))
-               for what in sorted(set(before.get(case, {})) | set(now.get(case, {})))
-               if before.get(case, {}).get(what) != now.get(case, {}).get(what)]
+    changed = [
+        f"{case}.{what}"
+        for case in sorted(set(before) | set(now))
+        for what in sorted(set(before.get(case, {})) | set(now.get(case, {})))
+        if before.get(case, {}).get(what) != now.get(case, {}).get(what)
+    ]
     n = sum(len(v) for v in now.values())
     if changed:
         print(f"{len(changed)} of {n} fingerprints changed:\n  " + "\n  ".join(changed))

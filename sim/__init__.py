@@ -34,5 +34,17 @@ def experiment(spec: dict, **options):
     return run_plan(spec, **options)
 
 
-__all__ = ["CONTRACT", "InputError", "Records", "RunResult", "Scenario", "ScenarioError", "SlotsimError", "experiment",
-           "load_scenario", "parse_scenario", "run", "__version__"]
+__all__ = [
+    "CONTRACT",
+    "InputError",
+    "Records",
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "SlotsimError",
+    "experiment",
+    "load_scenario",
+    "parse_scenario",
+    "run",
+    "__version__",
+]

@@ -50,8 +50,12 @@ LABELS = {
 }
 
 SEGMENT_LABELS = {"first_time": "first-time", "renewal": "renewal", "circulation": "circulation"}
-HABIT_LABELS = {"hourly": "checks hourly", "several_daily": "several times a day", "daily": "once a day",
-                "few_weekly": "a few times a week"}
+HABIT_LABELS = {
+    "hourly": "checks hourly",
+    "several_daily": "several times a day",
+    "daily": "once a day",
+    "few_weekly": "a few times a week",
+}
 
 # --------------------------------------------------------------------------- scenarios
 
@@ -105,8 +109,13 @@ def parse_upload(name: str, content: bytes) -> Scenario:
         parent = data.pop("extends")
         path = SCENARIO_DIR / str(parent)
         if not isinstance(parent, str) or not path.is_file() or path.name in NOT_SCENARIOS:
-            raise ScenarioError([f"extends: {parent!r} is not a shipped scenario; upload a complete "
-                                 f"scenario (the YAML exported by this app is one)"], name)
+            raise ScenarioError(
+                [
+                    f"extends: {parent!r} is not a shipped scenario; upload a complete "
+                    f"scenario (the YAML exported by this app is one)"
+                ],
+                name,
+            )
         data = deep_merge(resolve_extends(path), data)
     return parse_scenario(data, name)
 
@@ -153,8 +162,7 @@ def schema_sources() -> pd.DataFrame:
             path = f"{prefix}{name}"
             if path in ("name", "description", "timeline"):
                 continue
-            if sub is not None and isinstance(sub, type) and issubclass(sub, BaseModel) and \
-                    name not in ("habits",):
+            if sub is not None and isinstance(sub, type) and issubclass(sub, BaseModel) and name not in ("habits",):
                 walk(sub, path + ".")
                 continue
             if not info.description:
@@ -181,6 +189,7 @@ def _short(v) -> str:
 @dataclass(frozen=True)
 class Param:
     """One numeric widget: the field it edits (for the help text), its label with unit, its bounds."""
+
     key: str
     label: str
     path: str
@@ -206,32 +215,106 @@ def sentence(*parts: str) -> str:
     return " ".join(out)
 
 
-PARAMS = {p.key: p for p in [
-    Param("capacity", "Centre capacity (appointments per working day)", "centre.capacity_per_day", 1, 100_000, 10),
-    Param("applicants_per_year", "Demand (applicants per year)", "demand.applicants_per_year", 0, 100_000_000,
-          5_000, note="The arrival rate then follows the monthly seasonality of the scenario."),
-    Param("days", "Simulated days", "run.days", 1, 3650, 10,
-          note="Longer runs are slower: about 0.1 s per simulated day per scheme for the baseline centre."),
-    Param("warmup_days", "Warm-up days (left out of the results)", "run.warmup_days", 0, 3649, 1),
-    Param("bots_scale", "Bot fleets, size × (1 = as in the scenario, 0 = no bots)", "", 0.0, 5.0, 0.1,
-          integer=False, note="Multiplies the number of bots of every reseller fleet at the start."),
-    Param("poll_factor", "Bots' polling interval × (below 1 = faster bots)", "resellers.poll_interval_s",
-          0.1, 10.0, 0.1, integer=False,
-          note="Multiplies every fleet's polling interval and reaction time: 0.5 means twice as fast."),
-    Param("price_factor", "Resale price × (1 = as in the scenario)", "resellers.price_eur", 0.1, 4.0, 0.1,
-          integer=False, note="Multiplies every fleet's starting price, kept within its minimum and "
-          "maximum price; adaptive resellers then move it with demand."),
-    Param("batches_per_day", "Batches per day (progressive random opening)", "policy.scheme.batches_per_day",
-          1, 10_000, 1),
-    Param("window_hours", "Opening window, hours (progressive random opening)", "policy.scheme.window_hours",
-          0.01, 24.0, 0.5, integer=False),
-    Param("draw_interval_days", "Days between draws (random allocation)", "policy.scheme.draw_interval_days",
-          0.01, 3650.0, 0.25, integer=False),
-    Param("payment_deadline_hours", "Payment deadline, hours (random allocation)",
-          "policy.scheme.payment_deadline_hours", 0.01, 100_000.0, 1.0, integer=False),
-    Param("seed", "Seed", "run.seed", 0, 2**53 - 1, 1,
-          note="The same seed replays the same applicants under every scheme (common random numbers)."),
-]}
+PARAMS = {
+    p.key: p
+    for p in [
+        Param("capacity", "Centre capacity (appointments per working day)", "centre.capacity_per_day", 1, 100_000, 10),
+        Param(
+            "applicants_per_year",
+            "Demand (applicants per year)",
+            "demand.applicants_per_year",
+            0,
+            100_000_000,
+            5_000,
+            note="The arrival rate then follows the monthly seasonality of the scenario.",
+        ),
+        Param(
+            "days",
+            "Simulated days",
+            "run.days",
+            1,
+            3650,
+            10,
+            note="Longer runs are slower: about 0.1 s per simulated day per scheme for the baseline centre.",
+        ),
+        Param("warmup_days", "Warm-up days (left out of the results)", "run.warmup_days", 0, 3649, 1),
+        Param(
+            "bots_scale",
+            "Bot fleets, size × (1 = as in the scenario, 0 = no bots)",
+            "",
+            0.0,
+            5.0,
+            0.1,
+            integer=False,
+            note="Multiplies the number of bots of every reseller fleet at the start.",
+        ),
+        Param(
+            "poll_factor",
+            "Bots' polling interval × (below 1 = faster bots)",
+            "resellers.poll_interval_s",
+            0.1,
+            10.0,
+            0.1,
+            integer=False,
+            note="Multiplies every fleet's polling interval and reaction time: 0.5 means twice as fast.",
+        ),
+        Param(
+            "price_factor",
+            "Resale price × (1 = as in the scenario)",
+            "resellers.price_eur",
+            0.1,
+            4.0,
+            0.1,
+            integer=False,
+            note="Multiplies every fleet's starting price, kept within its minimum and "
+            "maximum price; adaptive resellers then move it with demand.",
+        ),
+        Param(
+            "batches_per_day",
+            "Batches per day (progressive random opening)",
+            "policy.scheme.batches_per_day",
+            1,
+            10_000,
+            1,
+        ),
+        Param(
+            "window_hours",
+            "Opening window, hours (progressive random opening)",
+            "policy.scheme.window_hours",
+            0.01,
+            24.0,
+            0.5,
+            integer=False,
+        ),
+        Param(
+            "draw_interval_days",
+            "Days between draws (random allocation)",
+            "policy.scheme.draw_interval_days",
+            0.01,
+            3650.0,
+            0.25,
+            integer=False,
+        ),
+        Param(
+            "payment_deadline_hours",
+            "Payment deadline, hours (random allocation)",
+            "policy.scheme.payment_deadline_hours",
+            0.01,
+            100_000.0,
+            1.0,
+            integer=False,
+        ),
+        Param(
+            "seed",
+            "Seed",
+            "run.seed",
+            0,
+            2**53 - 1,
+            1,
+            note="The same seed replays the same applicants under every scheme (common random numbers).",
+        ),
+    ]
+}
 
 DEFENCES = {
     "captcha": "CAPTCHA on every booking",
@@ -246,33 +329,49 @@ def defence_help(sc: Scenario, name: str) -> str:
     """What a defence does, with the scenario's own parameter values and their sources."""
     d = getattr(sc.policy.defences, name)
     if name == "captcha":
-        return (f"Every booking needs a CAPTCHA. People need about {d.human_solve_s:g} s per solve and fail "
-                f"{d.human_fail_prob:.0%} of tries (Searles 2023; Bursztein 2010); bots pay a solving service "
-                f"EUR {d.bot_cost_per_1000_eur:g} per 1,000 solves and wait {d.bot_solve_s:g} s (Motoyama 2010).")
+        return (
+            f"Every booking needs a CAPTCHA. People need about {d.human_solve_s:g} s per solve and fail "
+            f"{d.human_fail_prob:.0%} of tries (Searles 2023; Bursztein 2010); bots pay a solving service "
+            f"EUR {d.bot_cost_per_1000_eur:g} per 1,000 solves and wait {d.bot_solve_s:g} s (Motoyama 2010)."
+        )
     if name == "otp":
-        return (f"A one-time code by SMS or e-mail on every booking: {d.delay_s:g} s for everyone; bots pay "
-                f"EUR {d.bot_cost_per_identity_eur:g} per rented number and {d.bot_non_delivery_prob:.0%} of "
-                f"their codes never arrive (vendor pages).")
+        return (
+            f"A one-time code by SMS or e-mail on every booking: {d.delay_s:g} s for everyone; bots pay "
+            f"EUR {d.bot_cost_per_identity_eur:g} per rented number and {d.bot_non_delivery_prob:.0%} of "
+            f"their codes never arrive (vendor pages)."
+        )
     if name == "ip_blocking":
-        return (f"An address sending more than {d.requests_per_ip_per_minute:g} requests a minute is blocked; "
-                f"bots rotate through {d.proxy_ips} rented addresses at "
-                f"EUR {d.proxy_cost_per_attempt_eur:g} per attempt; {d.human_block_prob:.0%} of people's "
-                f"attempts are blocked too (shared addresses) [EST].")
+        return (
+            f"An address sending more than {d.requests_per_ip_per_minute:g} requests a minute is blocked; "
+            f"bots rotate through {d.proxy_ips} rented addresses at "
+            f"EUR {d.proxy_cost_per_attempt_eur:g} per attempt; {d.human_block_prob:.0%} of people's "
+            f"attempts are blocked too (shared addresses) [EST]."
+        )
     if name == "prepayment":
-        return ("The service fee is paid at booking and the appointment cannot change name or date: "
-                "speculative resellers pay for every slot they hold, and lose the fee on what they do not sell.")
+        return (
+            "The service fee is paid at booking and the appointment cannot change name or date: "
+            "speculative resellers pay for every slot they hold, and lose the fee on what they do not sell."
+        )
     if name == "identity_binding":
-        return (f"The passport number is fixed at booking and checked at the door: a slot held under another "
-                f"name is refused; {d.detection_prob:.0%} of duplicate or fake registrations are caught "
-                f"(passport video call, TLS Morocco Sept 2024).")
+        return (
+            f"The passport number is fixed at booking and checked at the door: a slot held under another "
+            f"name is refused; {d.detection_prob:.0%} of duplicate or fake registrations are caught "
+            f"(passport video call, TLS Morocco Sept 2024)."
+        )
     return ""
 
 
-SCHEME_KINDS = {"first_come": "First-come booking", "progressive_random": "Progressive random opening",
-                "random_allocation": "Random allocation (registration and draws)"}
+SCHEME_KINDS = {
+    "first_come": "First-come booking",
+    "progressive_random": "Progressive random opening",
+    "random_allocation": "Random allocation (registration and draws)",
+}
 AS_IS = "as in the scenario"
-MODES = {AS_IS: AS_IS, "speculative": "speculative (book first, sell later)",
-         "to_order": "to order (book for a paying client)"}
+MODES = {
+    AS_IS: AS_IS,
+    "speculative": "speculative (book first, sell later)",
+    "to_order": "to order (book for a paying client)",
+}
 
 
 def _schemes(sc: Scenario):
@@ -362,12 +461,18 @@ def build_scenario(base: Scenario, values: dict[str, Any]) -> Scenario:
     for k in DEFENCES:
         data["policy"]["defences"][k]["enabled"] = bool(v[f"def_{k}"])
     data["policy"]["scheme"]["kind"] = v["scheme_kind"]
-    settings = {"batches_per_day": int(v["batches_per_day"]), "window_hours": float(v["window_hours"]),
-                "draw_interval_days": float(v["draw_interval_days"]),
-                "payment_deadline_hours": float(v["payment_deadline_hours"]),
-                "enrolled_segments": [s for s in SEGMENTS if s in v["enrolled_segments"]]}
-    changed = {k: x for k, x in settings.items() if x != (sorted(d0[k], key=SEGMENTS.index)
-                                                       if k == "enrolled_segments" else d0[k])}
+    settings = {
+        "batches_per_day": int(v["batches_per_day"]),
+        "window_hours": float(v["window_hours"]),
+        "draw_interval_days": float(v["draw_interval_days"]),
+        "payment_deadline_hours": float(v["payment_deadline_hours"]),
+        "enrolled_segments": [s for s in SEGMENTS if s in v["enrolled_segments"]],
+    }
+    changed = {
+        k: x
+        for k, x in settings.items()
+        if x != (sorted(d0[k], key=SEGMENTS.index) if k == "enrolled_segments" else d0[k])
+    }
     for scheme in [data["policy"]["scheme"]] + [s["scheme"] for s in data["timeline"] if s.get("scheme")]:
         scheme.update(changed)
     return parse_scenario(data, "your settings")
@@ -412,21 +517,31 @@ def comparison_key(base: Scenario, presets: list[str], include_own: bool, seed: 
 
 FAIR_DAYS = np.arange(0, 181)  # N of "share served within N days"
 QUANTS = np.linspace(0.0, 1.0, 101)
-DAILY_COLS = ("day", "date", "bot_requests", "bots", "reseller_price_eur", "booked_bot", "sales", "sales_eur",
-              "released")
+DAILY_COLS = (
+    "day",
+    "date",
+    "bot_requests",
+    "bots",
+    "reseller_price_eur",
+    "booked_bot",
+    "sales",
+    "sales_eur",
+    "released",
+)
 
 
 @dataclass
 class Comparison:
     """What a comparison keeps: per-replication metrics and small summaries of the records."""
+
     key: str
     variants: dict[str, Scenario]
     seed: int
     replications: int
-    metrics: pd.DataFrame          # one row per (variant, replication): the metrics of sim.run
-    daily: pd.DataFrame            # variant, replication and DAILY_COLS
-    fairness: pd.DataFrame         # variant, replication, dim, group, n, and within_<N> shares
-    wait_quantiles: pd.DataFrame   # variant, replication, q, wait_days (served applicants)
+    metrics: pd.DataFrame  # one row per (variant, replication): the metrics of sim.run
+    daily: pd.DataFrame  # variant, replication and DAILY_COLS
+    fairness: pd.DataFrame  # variant, replication, dim, group, n, and within_<N> shares
+    wait_quantiles: pd.DataFrame  # variant, replication, q, wait_days (served applicants)
     seconds: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -434,8 +549,13 @@ class Comparison:
         return self.labels.get(v, v)
 
 
-def run_comparison(variants: dict[str, Scenario], seed: int, replications: int,
-                   on_progress: Callable[[int, int, str, int], None] | None = None, key: str = "") -> Comparison:
+def run_comparison(
+    variants: dict[str, Scenario],
+    seed: int,
+    replications: int,
+    on_progress: Callable[[int, int, str, int], None] | None = None,
+    key: str = "",
+) -> Comparison:
     """Run every (variant, replication) in this process (sim/runner.py); keep metrics and summaries.
 
     Replication k of every variant uses (seed, k): all schemes face the same applicants.
@@ -447,25 +567,35 @@ def run_comparison(variants: dict[str, Scenario], seed: int, replications: int,
 
     def progress(done: int, total: int, task: Task | None) -> None:
         if on_progress:
-            on_progress(done, total, task.variant if task else "",
-                        task.replication if task else replications - 1)
+            on_progress(done, total, task.variant if task else "", task.replication if task else replications - 1)
 
-    done = run(RunPlan.of(variants, seed, replications), collect=_collect, jobs=1, progress=False,
-               on_progress=progress)
+    done = run(RunPlan.of(variants, seed, replications), collect=_collect, jobs=1, progress=False, on_progress=progress)
     f = done.frames(ident=("variant", "replication"), by_replication=True)
     metrics = f.runs
     metrics.insert(1, "label", [LABELS.get(v, v) for v in metrics.variant])
-    return Comparison(key=key, variants=dict(variants), seed=seed, replications=replications,
-                      metrics=metrics, daily=f.table("daily"), fairness=f.table("fairness"),
-                      wait_quantiles=f.table("wait_quantiles"), seconds=time.perf_counter() - t0,
-                      labels={v: LABELS.get(v, v) for v in variants})
+    return Comparison(
+        key=key,
+        variants=dict(variants),
+        seed=seed,
+        replications=replications,
+        metrics=metrics,
+        daily=f.table("daily"),
+        fairness=f.table("fairness"),
+        wait_quantiles=f.table("wait_quantiles"),
+        seconds=time.perf_counter() - t0,
+        labels={v: LABELS.get(v, v) for v in variants},
+    )
 
 
 def _collect(task: Task, res) -> dict:
     """What the app keeps of a run: metrics, a few daily series and small summaries of the applicants."""
     fairness, quantiles = _summarise_applicants(task.scenario, res.applicants)
-    return {**collect_metrics(task, res), "daily": res.daily[[c for c in DAILY_COLS if c in res.daily.columns]],
-            "fairness": fairness, "wait_quantiles": quantiles}
+    return {
+        **collect_metrics(task, res),
+        "daily": res.daily[[c for c in DAILY_COLS if c in res.daily.columns]],
+        "fairness": fairness,
+        "wait_quantiles": quantiles,
+    }
 
 
 def _summarise_applicants(sc: Scenario, apps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -510,7 +640,7 @@ def summary_table(c: Comparison) -> pd.DataFrame:
     out = []
     for v in c.variants:
         g = c.metrics[c.metrics.variant == v]
-        row = {"Scheme": c.label(v)}
+        row: dict[str, str | float] = {"Scheme": c.label(v)}
         for m, (title, factor, _) in MEASURES.items():
             row[title] = float(g[m].astype(float).mean()) * factor
             if c.replications > 1:
@@ -521,7 +651,7 @@ def summary_table(c: Comparison) -> pd.DataFrame:
 
 MEASURE_HELP = {
     "share_captured_by_bots": "Share of the released slots first booked by a bot (or won by a reseller's fake "
-                              "registration in a draw).",
+    "registration in a draw).",
     "share_via_reseller": "Share of the attended appointments that the applicant bought from a reseller.",
     "wait_days_p50": "Half of the served applicants had their appointment within this many days of needing one.",
     "wait_days_p90": "Nine in ten served applicants had their appointment within this many days.",
@@ -536,10 +666,12 @@ def display_table(c: Comparison) -> pd.DataFrame:
     if c.replications == 1:
         return t
     out = pd.DataFrame(index=t.index)
-    for m, (title, _, unit) in MEASURES.items():
+    for title, _, unit in MEASURES.values():
         digits = 0 if unit == "EUR" else 1
-        out[title] = [f"{x:,.{digits}f} ± {h:,.{digits}f}" if math.isfinite(h) else f"{x:,.{digits}f}"
-                      for x, h in zip(t[title], t[f"{title} ±"])]
+        out[title] = [
+            f"{x:,.{digits}f} ± {h:,.{digits}f}" if math.isfinite(h) else f"{x:,.{digits}f}"
+            for x, h in zip(t[title], t[f"{title} ±"])
+        ]
     return out
 
 
@@ -569,10 +701,12 @@ def _days(x: float) -> str:
 
 def describe_row(row: pd.Series) -> str:
     t = {m: row[title] for m, (title, _, _) in MEASURES.items()}
-    return (f"bots captured {_pct(t['share_captured_by_bots'])} of the slots, "
-            f"{_pct(t['share_via_reseller'])} of appointments went through resellers, "
-            f"the median wait was {_days(t['wait_days_p50'])} (90% within {_days(t['wait_days_p90'])}), "
-            f"{_pct(t['abandon_rate'])} gave up, and {_money(t['reseller_revenue_eur'])} went to resellers")
+    return (
+        f"bots captured {_pct(t['share_captured_by_bots'])} of the slots, "
+        f"{_pct(t['share_via_reseller'])} of appointments went through resellers, "
+        f"the median wait was {_days(t['wait_days_p50'])} (90% within {_days(t['wait_days_p90'])}), "
+        f"{_pct(t['abandon_rate'])} gave up, and {_money(t['reseller_revenue_eur'])} went to resellers"
+    )
 
 
 def headline(c: Comparison) -> str:
@@ -585,19 +719,23 @@ def headline(c: Comparison) -> str:
         return f"Under **{name}**, {span}, {describe_row(table.iloc[0])}."
     rank = ranking(c)
     best, worst = rank.index[0], rank.index[-1]
-    text = (f"On the same applicants {span}, **{best}** does best: {describe_row(table.loc[best])}. "
-            f"**{worst}** does worst: {describe_row(table.loc[worst])}.")
+    text = (
+        f"On the same applicants {span}, **{best}** does best: {describe_row(table.loc[best])}. "
+        f"**{worst}** does worst: {describe_row(table.loc[worst])}."
+    )
     return text
 
 
 def caveat(c: Comparison) -> str:
-    base = ("Best and worst are by average rank over the six measures of the table (lower is better "
-            "for each). ")
+    base = "Best and worst are by average rank over the six measures of the table (lower is better for each). "
     if c.replications > 1:
-        return base + (f"± is the 95% confidence interval over {c.replications} replications: differences "
-                       "smaller than it may be chance.")
-    return base + ("One replication: small differences may be chance; choose 3 or more replications "
-                   "to get confidence intervals.")
+        return base + (
+            f"± is the 95% confidence interval over {c.replications} replications: differences "
+            "smaller than it may be chance."
+        )
+    return base + (
+        "One replication: small differences may be chance; choose 3 or more replications to get confidence intervals."
+    )
 
 
 # --------------------------------------------------------------------------- charts (matplotlib)
@@ -648,9 +786,13 @@ def fairness_table(c: Comparison, within_days: int, dim: str) -> pd.DataFrame:
 
 def fig_fairness(c: Comparison, within_days: int = 14):
     """Share of applicants served within N days, by checking habit and by segment, per scheme."""
-    panels = [(title, *fairness_table(c, within_days, dim), names)
-              for dim, names, title in (("habit", HABIT_LABELS, "by how often people check the site"),
-                                        ("segment", SEGMENT_LABELS, "by applicant segment"))]
+    panels = [
+        (title, *fairness_table(c, within_days, dim), names)
+        for dim, names, title in (
+            ("habit", HABIT_LABELS, "by how often people check the site"),
+            ("segment", SEGMENT_LABELS, "by applicant segment"),
+        )
+    ]
     return F.app_fairness(c, within_days, panels)
 
 
@@ -665,5 +807,5 @@ def results_csv(c: Comparison) -> bytes:
 
 
 def yaml_bytes(sc: Scenario) -> bytes:
-    header = (f"# Exported by the slotsim app. Run it with: slotsim run FILE.yaml --seed {sc.run.seed} --json\n")
+    header = f"# Exported by the slotsim app. Run it with: slotsim run FILE.yaml --seed {sc.run.seed} --json\n"
     return (header + sc.to_yaml()).encode("utf-8")

@@ -18,12 +18,24 @@ from .scenario import Scenario, ScenarioError, load_scenario
 from .stats import t_interval
 
 # Extra keys worth a policy maker's eye, shown after the contract when present.
-EXTRA = ("applicants_abandoned", "slots_wasted_unsold", "slots_wasted_no_show", "slots_wasted_unpaid",
-         "reassignments", "human_defence_minutes_per_appointment", "bots_end")
+EXTRA = (
+    "applicants_abandoned",
+    "slots_wasted_unsold",
+    "slots_wasted_no_show",
+    "slots_wasted_unpaid",
+    "reassignments",
+    "human_defence_minutes_per_appointment",
+    "bots_end",
+)
 
 
-def compare(variants: dict[str, Scenario], seed: int, replications: int = 1, jobs: int | None = None,
-            progress: bool | None = None) -> pd.DataFrame:
+def compare(
+    variants: dict[str, Scenario],
+    seed: int,
+    replications: int = 1,
+    jobs: int | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
     """Per-replication metrics of every variant, one row per (variant, replication), in variant order."""
     done = run(RunPlan.of(variants, seed, replications), jobs=jobs, progress=progress, desc="compare")
     return done.frames(ident=("variant", "replication")).runs
@@ -62,9 +74,14 @@ def table(runs: pd.DataFrame, metrics=None) -> str:
             cells.append(cell)
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    note = (f"{reps} replication(s) per scheme on the same demand (common random numbers); "
-            f"(±) 95% CI half-width, (+/-) difference to {first}")
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    note = (
+        f"{reps} replication(s) per scheme on the same demand (common random numbers); "
+        f"(±) 95% CI half-width, (+/-) difference to {first}"
+    )
     return "\n".join([note, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
@@ -83,8 +100,7 @@ def build_variants(files: list[str], base: str | None, presets: list[str], overr
             raise ScenarioError(["--presets: needs --base FILE, the scenario the presets apply to"])
         unknown = [p for p in presets if p not in PRESETS]
         if unknown:
-            raise ScenarioError([f"--presets: unknown preset {p!r}; choose from {', '.join(PRESETS)}"
-                                 for p in unknown])
+            raise ScenarioError([f"--presets: unknown preset {p!r}; choose from {', '.join(PRESETS)}" for p in unknown])
         b = load_scenario(base, overrides)
         for p in presets:
             variants[_unique(variants, p)] = apply_preset(b, p)
@@ -98,4 +114,3 @@ def _unique(existing: dict, name: str) -> str:
     while out in existing:
         out, k = f"{name}#{k}", k + 1
     return out
-

@@ -39,17 +39,18 @@ class Calendar:
 @dataclass(frozen=True)
 class Population:
     """Column arrays, one row per applicant, sorted by arrival time (days)."""
+
     arrival: np.ndarray
-    segment: np.ndarray        # index into SEGMENTS
-    habit: np.ndarray          # index into the scenario's habit list
-    check_rate: np.ndarray     # visits per day
-    latest_day: np.ndarray     # last appointment day (integer day index) still useful
-    booking_days: np.ndarray   # time to fill the booking form, days
+    segment: np.ndarray  # index into SEGMENTS
+    habit: np.ndarray  # index into the scenario's habit list
+    check_rate: np.ndarray  # visits per day
+    latest_day: np.ndarray  # last appointment day (integer day index) still useful
+    booking_days: np.ndarray  # time to fill the booking form, days
     patience_days: np.ndarray  # searching time before considering a reseller
-    wtp_eur: np.ndarray        # willingness to pay a reseller
-    u_no_show: np.ndarray      # uniform draws: no-show decision
-    u_pay: np.ndarray          # uniform draws: pays a lottery offer in time
-    u_pay_delay: np.ndarray    # uniform draws: when, within the deadline
+    wtp_eur: np.ndarray  # willingness to pay a reseller
+    u_no_show: np.ndarray  # uniform draws: no-show decision
+    u_pay: np.ndarray  # uniform draws: pays a lottery offer in time
+    u_pay_delay: np.ndarray  # uniform draws: when, within the deadline
 
     def __len__(self) -> int:
         return len(self.arrival)
@@ -75,14 +76,25 @@ def draw_population(sc: Scenario, cal: Calendar, streams: Streams) -> Population
     hp = np.array([x.share for x in habits])
     habit = a.choice(len(habits), size=n, p=hp / hp.sum()).astype(np.int8)
     rates = np.array([x.checks_per_day for x in habits])
-    delay = np.maximum(d.latest_useful_days_min,
-                       d.latest_useful_days_median * np.exp(d.latest_useful_days_sigma * a.standard_normal(n)))
+    delay = np.maximum(
+        d.latest_useful_days_min,
+        d.latest_useful_days_median * np.exp(d.latest_useful_days_sigma * a.standard_normal(n)),
+    )
     latest_day = np.floor(arrival + delay).astype(np.int64)
     booking_days = h.booking_minutes_median * np.exp(h.booking_minutes_sigma * a.standard_normal(n)) / 1440.0
-    patience = a.exponential(h.patience_days_median / np.log(2), size=n) if h.patience_days_median > 0 \
-        else np.zeros(n)
+    patience = a.exponential(h.patience_days_median / np.log(2), size=n) if h.patience_days_median > 0 else np.zeros(n)
     wtp = h.willingness_to_pay_eur_median * np.exp(h.willingness_to_pay_sigma * a.standard_normal(n))
     u = streams["demand.uniforms"].random((3, n))
-    return Population(arrival=arrival, segment=segment, habit=habit, check_rate=rates[habit],
-                      latest_day=latest_day, booking_days=booking_days, patience_days=patience,
-                      wtp_eur=wtp, u_no_show=u[0], u_pay=u[1], u_pay_delay=u[2])
+    return Population(
+        arrival=arrival,
+        segment=segment,
+        habit=habit,
+        check_rate=rates[habit],
+        latest_day=latest_day,
+        booking_days=booking_days,
+        patience_days=patience,
+        wtp_eur=wtp,
+        u_no_show=u[0],
+        u_pay=u[1],
+        u_pay_delay=u[2],
+    )

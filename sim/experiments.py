@@ -51,16 +51,32 @@ from .presets import PRESETS, apply_preset
 from .provenance import git_state, versions
 from .runner import BASE_POINT, Cell, RunPlan, Task, cell_value, collect_metrics, run_task, tidy
 from .runner import run as run_tasks
-from .scenario import (Scenario, ScenarioError, Strict, format_errors, lists_to_tuples, parse_scenario,
-                       read_yaml, resolve_extends, set_paths)
-from .stats import (CONFIDENCE, describe, metric_columns, summarise, t_half_width,  # noqa: F401 (re-exported)
-                    t_interval, welch_half_width)
+from .scenario import (
+    Scenario,
+    ScenarioError,
+    Strict,
+    format_errors,
+    lists_to_tuples,
+    parse_scenario,
+    read_yaml,
+    resolve_extends,
+    set_paths,
+)
+from .stats import CONFIDENCE, describe, metric_columns, summarise, t_half_width, t_interval, welch_half_width  # noqa: F401 (re-exported)
 
 CACHE_VERSION = 1
 RUNS_DIR = "runs"
 # Metrics shown by `batch` at the end and by the report's tables (when present).
-HEADLINE = ("share_captured_by_bots", "share_via_reseller", "wait_days_mean", "wait_days_p90",
-            "abandon_rate", "slots_wasted", "rent_paid_above_fee_eur", "bot_requests_per_day_mean")
+HEADLINE = (
+    "share_captured_by_bots",
+    "share_via_reseller",
+    "wait_days_mean",
+    "wait_days_p90",
+    "abandon_rate",
+    "slots_wasted",
+    "rent_paid_above_fee_eur",
+    "bot_requests_per_day_mean",
+)
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=80)]
 DottedPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")]
@@ -71,10 +87,12 @@ DottedPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9
 
 class Variant(Strict):
     preset: str | None = Field(None, description=f"scheme preset applied to the base: {', '.join(PRESETS)}")
-    scenario: str | None = Field(None, description="scenario file used instead of the base "
-                                 "(relative to the experiment file)")
-    overrides: dict[DottedPath, Any] = Field(default_factory=dict,
-                                             description="dotted.path: value, applied after preset/scenario")
+    scenario: str | None = Field(
+        None, description="scenario file used instead of the base (relative to the experiment file)"
+    )
+    overrides: dict[DottedPath, Any] = Field(
+        default_factory=dict, description="dotted.path: value, applied after preset/scenario"
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -88,14 +106,19 @@ class Variant(Strict):
 class Target(Strict):
     metrics: tuple[str, ...] = Field(min_length=1, description="metrics whose CI must reach the target")
     half_width: float = Field(gt=0.0, description="largest 95% CI half-width allowed")
-    relative: bool = Field(True, description="half_width is a share of |mean| (true) or in the metric's "
-                           "unit (false)")
-    min_replications: int = Field(5, ge=3, le=10_000, description="replications before the first check "
-                                  "(Hoad et al.: at least 3)")
-    max_replications: int = Field(50, ge=3, le=10_000, description="budget per cell; stop there if the "
-                                  "target is still missed")
-    look_ahead: int = Field(5, ge=0, le=100, description="replications the precision must hold for after "
-                            "first reaching the target (Hoad et al.: 5)")
+    relative: bool = Field(True, description="half_width is a share of |mean| (true) or in the metric's unit (false)")
+    min_replications: int = Field(
+        5, ge=3, le=10_000, description="replications before the first check (Hoad et al.: at least 3)"
+    )
+    max_replications: int = Field(
+        50, ge=3, le=10_000, description="budget per cell; stop there if the target is still missed"
+    )
+    look_ahead: int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="replications the precision must hold for after first reaching the target (Hoad et al.: 5)",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -103,8 +126,9 @@ class Target(Strict):
             raise ValueError("max_replications must be at least min_replications")
         unknown = [m for m in self.metrics if m not in known_metrics()]
         if unknown:
-            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from "
-                             f"{', '.join(sorted(known_metrics()))}")
+            raise ValueError(
+                f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(sorted(known_metrics()))}"
+            )
         return self
 
 
@@ -113,20 +137,24 @@ class Experiment(Strict):
     description: str = Field("", description="what the experiment asks, in one sentence")
     base: str = Field(min_length=1, description="base scenario file, relative to the experiment file")
     overrides: dict[DottedPath, Any] = Field(
-        default_factory=dict, description="dotted.path: value applied to the base (and to scenario "
-        "variants) before any variant: the same for every variant, e.g. a shorter run")
+        default_factory=dict,
+        description="dotted.path: value applied to the base (and to scenario "
+        "variants) before any variant: the same for every variant, e.g. a shorter run",
+    )
     variants: dict[Name, Variant] = Field(
-        default_factory=dict, description="name: {preset | scenario | overrides}; none: the base alone")
+        default_factory=dict, description="name: {preset | scenario | overrides}; none: the base alone"
+    )
     sweep: dict[DottedPath, tuple[Any, ...]] = Field(
-        default_factory=dict, description="dotted.path: [values]; the cartesian product is applied on "
-        "top of every variant")
-    labels: dict[DottedPath, str] = Field(default_factory=dict,
-                                          description="axis labels of swept parameters in the report")
+        default_factory=dict,
+        description="dotted.path: [values]; the cartesian product is applied on top of every variant",
+    )
+    labels: dict[DottedPath, str] = Field(
+        default_factory=dict, description="axis labels of swept parameters in the report"
+    )
     replications: int | None = Field(None, ge=1, le=10_000, description="replications per cell")
     target: Target | None = Field(None, description="let the replications algorithm choose the count")
     seed: int | None = Field(None, ge=0, description="master seed (default: the base scenario's run.seed)")
-    reference: str | None = Field(None, description="variant the others are compared with (default: "
-                                  "the first)")
+    reference: str | None = Field(None, description="variant the others are compared with (default: the first)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -138,8 +166,9 @@ class Experiment(Strict):
             if len(set(map(_jsonish, values))) != len(values):
                 raise ValueError(f"sweep {path}: values must be distinct")
         if self.reference is not None and self.reference not in (self.variant_names()):
-            raise ValueError(f"reference {self.reference!r} is not a variant; choose from "
-                             f"{', '.join(self.variant_names())}")
+            raise ValueError(
+                f"reference {self.reference!r} is not a variant; choose from {', '.join(self.variant_names())}"
+            )
         return self
 
     def variant_names(self) -> list[str]:
@@ -151,9 +180,14 @@ def known_metrics() -> frozenset[str]:
     """Every metric a run reports, read from a tiny run (a 3-day centre with a policy switch)."""
     import sim
 
-    probe = parse_scenario({"run": {"days": 3, "warmup_days": 1}, "centre": {"capacity_per_day": 1},
-                            "demand": {"applicants_per_year": 100.0},
-                            "timeline": [{"day": 2, "scheme": {"kind": "random_allocation"}}]})
+    probe = parse_scenario(
+        {
+            "run": {"days": 3, "warmup_days": 1},
+            "centre": {"capacity_per_day": 1},
+            "demand": {"applicants_per_year": 100.0},
+            "timeline": [{"day": 2, "scheme": {"kind": "random_allocation"}}],
+        }
+    )
     return frozenset(sim.run(probe, seed=0).metrics)
 
 
@@ -194,8 +228,9 @@ def validate(data: Any, src: str) -> Experiment:
     try:
         return Experiment.model_validate(lists_to_tuples(data))
     except ValidationError as e:
-        raise ScenarioError([m.replace("docs/model.md", "docs/researchers.md") for m in format_errors(e)],
-                            src) from None
+        raise ScenarioError(
+            [m.replace("docs/model.md", "docs/researchers.md") for m in format_errors(e)], src
+        ) from None
 
 
 def from_dict(spec: Mapping[str, Any]) -> Plan:
@@ -213,8 +248,7 @@ def from_dict(spec: Mapping[str, Any]) -> Plan:
         data["replications"] = 1
     if isinstance(data.get("variants"), Mapping):
         data["variants"] = {name: _variant(v) for name, v in data["variants"].items()}
-    return resolve(validate(data, "(experiment)"), Path("(experiment)"),
-                   base if isinstance(base, Scenario) else None)
+    return resolve(validate(data, "(experiment)"), Path("(experiment)"), base if isinstance(base, Scenario) else None)
 
 
 def _variant(v: Any) -> Any:
@@ -278,11 +312,14 @@ def resolve(exp: Experiment, path: Path, base: Scenario | None = None) -> Plan:
 
     cells: list[Cell] = []
     sweep_errors: dict[tuple[str, str], list[str]] = {}
-    valid = [name for name, data in variant_data.items()
-             if not exp.sweep or _parse(data, f"variants.{name}", errors) is not None]
+    valid = [
+        name
+        for name, data in variant_data.items()
+        if not exp.sweep or _parse(data, f"variants.{name}", errors) is not None
+    ]
     for name, data in variant_data.items():
         if name not in valid:
-            continue                         # the variant itself is wrong: say it once, not per point
+            continue  # the variant itself is wrong: say it once, not per point
         for label, params in points:
             d, errs = set_paths(data, dict(params))
             if params:
@@ -326,7 +363,7 @@ def _label_value(x: Any) -> str:
 # --------------------------------------------------------------------------- one replication
 
 
-RepTask = Task   # one replication of one cell (sim/runner.py); `key` names its checkpoint
+RepTask = Task  # one replication of one cell (sim/runner.py); `key` names its checkpoint
 
 
 def task_key(digest: str, seed: int, replication: int) -> str:
@@ -341,8 +378,11 @@ def cell_key(cell: Cell, seed: int, replication: int) -> str:
 
 def collect_rep(task: Task, res) -> dict:
     """What an experiment keeps of a run: metrics, daily series, waits of replication 0."""
-    return {**collect_metrics(task, res), "daily": res.daily,
-            "waits": wait_table(task.scenario, res.applicants) if task.replication == 0 else None}
+    return {
+        **collect_metrics(task, res),
+        "daily": res.daily,
+        "waits": wait_table(task.scenario, res.applicants) if task.replication == 0 else None,
+    }
 
 
 def run_rep(task: Task) -> dict:
@@ -354,13 +394,15 @@ def wait_table(sc: Scenario, apps: pd.DataFrame) -> pd.DataFrame:
     """Applicants of the measurement window (as in the metrics), compactly: for ECDFs by segment."""
     w0, end = sc.run.warmup_days, sc.run.days - sc.centre.release_days_ahead
     a = apps[(apps.arrival_day >= w0) & (apps.arrival_day < end)]
-    return pd.DataFrame({
-        "segment": a.segment.astype("category"),
-        "habit": a.habit.astype("category"),
-        "status": a.status.astype("category"),
-        "arrival_day": a.arrival_day.astype("float32"),
-        "wait_days": a.wait_days.astype("float32"),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "segment": a.segment.astype("category"),
+            "habit": a.habit.astype("category"),
+            "status": a.status.astype("category"),
+            "arrival_day": a.arrival_day.astype("float32"),
+            "wait_days": a.wait_days.astype("float32"),
+        }
+    ).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -381,15 +423,21 @@ class Store:
                 blob = pickle.load(f)
         except FileNotFoundError:
             return None
-        except Exception:            # unreadable or from an incompatible version: run it again
+        except Exception:  # unreadable or from an incompatible version: run it again
             return None
         if not isinstance(blob, dict) or blob.get("version") != CACHE_VERSION or blob.get("key") != key:
             return None
         return blob["payload"]
 
     def save(self, task: Task, payload: dict) -> None:
-        blob = {"version": CACHE_VERSION, "key": task.key, "digest": task.scenario.digest(),
-                "seed": task.seed, "replication": task.replication, "payload": payload}
+        blob = {
+            "version": CACHE_VERSION,
+            "key": task.key,
+            "digest": task.scenario.digest(),
+            "seed": task.seed,
+            "replication": task.replication,
+            "payload": payload,
+        }
         with atomic_path(self.path(task.key)) as tmp:
             with open(tmp, "wb") as f:
                 pickle.dump(blob, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -413,7 +461,7 @@ def precision_ratios(values: dict[str, list[float]], target: Target) -> list[flo
         for xs in values.values():
             ci = t_interval(xs[:n])
             if ci.n == 0 and n > 1:
-                continue            # a metric undefined in every replication so far: nothing to estimate
+                continue  # a metric undefined in every replication so far: nothing to estimate
             if ci.n < 2:
                 worst = math.inf
                 break
@@ -431,10 +479,10 @@ def precision_ratios(values: dict[str, list[float]], target: Target) -> list[flo
 @dataclass
 class Decision:
     done: bool
-    wanted: int              # replications this cell needs in total (so far)
-    solution: int | None     # Hoad's n* when found
-    met: bool                # target reached (False when stopped by the budget)
-    ratio: float             # r(n) at the replications kept
+    wanted: int  # replications this cell needs in total (so far)
+    solution: int | None  # Hoad's n* when found
+    met: bool  # target reached (False when stopped by the budget)
+    ratio: float  # r(n) at the replications kept
 
 
 def decide(ratios: list[float], target: Target) -> Decision:
@@ -469,6 +517,7 @@ def decide(ratios: list[float], target: Target) -> Decision:
 @dataclass
 class Outcome:
     """Everything `batch` computed: tables, per-cell replication counts, bookkeeping."""
+
     plan: Plan
     runs: pd.DataFrame
     daily: pd.DataFrame
@@ -481,9 +530,17 @@ class Outcome:
     wall_s: float = 0.0
 
 
-def run_experiment(plan: Plan, out: str | Path | None, *, jobs: int | None = None, scheduler: str | None = None,
-                   dask_workers: int | None = None, progress: bool | None = None, fresh: bool = False,
-                   runner: Callable[[Task], dict] = run_rep) -> Outcome:
+def run_experiment(
+    plan: Plan,
+    out: str | Path | None,
+    *,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    dask_workers: int | None = None,
+    progress: bool | None = None,
+    fresh: bool = False,
+    runner: Callable[[Task], dict] = run_rep,
+) -> Outcome:
     """Run (or resume) every replication the plan needs; checkpoint each as it finishes (in
     out/runs/, none when `out` is None). Fixed replications: one plan for the runner; a target:
     rounds of the replications algorithm, each asking the runner for the replications it needs."""
@@ -496,9 +553,18 @@ def run_experiment(plan: Plan, out: str | Path | None, *, jobs: int | None = Non
 
     def ensure(wanted: dict[int, int], desc: str) -> None:
         """Make sure replications 0..wanted[i]-1 of cell i are in `payloads`."""
-        done = run_tasks(RunPlan(cells, plan.seed, wanted, cell_key), fn=runner, cache=store, fresh=fresh,
-                         memo=payloads, jobs=jobs, scheduler=scheduler, dask_workers=dask_workers,
-                         progress=progress, desc=desc)
+        done = run_tasks(
+            RunPlan(cells, plan.seed, wanted, cell_key),
+            fn=runner,
+            cache=store,
+            fresh=fresh,
+            memo=payloads,
+            jobs=jobs,
+            scheduler=scheduler,
+            dask_workers=dask_workers,
+            progress=progress,
+            desc=desc,
+        )
         counter["computed"] += done.computed
         counter["loaded"] += done.loaded
 
@@ -508,14 +574,18 @@ def run_experiment(plan: Plan, out: str | Path | None, *, jobs: int | None = Non
         ensure(counts, exp.name)
     else:
         target = exp.target
+        assert target is not None  # the schema requires replications or a target
         counts = {i: 0 for i in range(len(cells))}
         pending = set(range(len(cells)))
         rnd = 0
         while pending:
             rnd += 1
             for i in sorted(pending):
-                d = decide(_ratios(plan, cells[i], counts[i], payloads, target), target) if counts[i] else \
-                    decide([], target)
+                d = (
+                    decide(_ratios(plan, cells[i], counts[i], payloads, target), target)
+                    if counts[i]
+                    else decide([], target)
+                )
                 if d.done:
                     decisions[i] = d
                     counts[i] = d.wanted
@@ -532,9 +602,18 @@ def run_experiment(plan: Plan, out: str | Path | None, *, jobs: int | None = Non
             waits[c] = waits[c].astype(str).astype("category")
     summary = summarise(frames.runs, plan.reference, plan.sweep_params)
     keyed = {(c.variant, c.point): counts[i] for i, c in enumerate(cells)}
-    return Outcome(plan, frames.runs, frames.table("daily"), waits, summary, keyed,
-                   {(cells[i].variant, cells[i].point): d for i, d in decisions.items()},
-                   counter["computed"], counter["loaded"], time.perf_counter() - t0)
+    return Outcome(
+        plan,
+        frames.runs,
+        frames.table("daily"),
+        waits,
+        summary,
+        keyed,
+        {(cells[i].variant, cells[i].point): d for i, d in decisions.items()},
+        counter["computed"],
+        counter["loaded"],
+        time.perf_counter() - t0,
+    )
 
 
 def _ratios(plan: Plan, cell: Cell, n: int, payloads: dict, target: Target) -> list[float]:
@@ -559,8 +638,11 @@ def write_results(outcome: Outcome, out: str | Path, executor: dict, started: dt
     if not o.waits.empty:
         write_parquet(out / "waits.parquet", o.waits)
     write_csv(out / "summary.csv", o.summary)
-    files = ["replications.parquet", "replications.csv", "daily.parquet"] + \
-        (["waits.parquet"] if not o.waits.empty else []) + ["summary.csv", "manifest.json"]
+    files = (
+        ["replications.parquet", "replications.csv", "daily.parquet"]
+        + (["waits.parquet"] if not o.waits.empty else [])
+        + ["summary.csv", "manifest.json"]
+    )
     write_json(out / "manifest.json", manifest(o, executor, started, files))
     return files
 
@@ -572,21 +654,31 @@ def manifest(o: Outcome, executor: dict, started: dt.datetime, files: list[str])
     cells = []
     for c in plan.cells:
         n = o.counts[(c.variant, c.point)]
-        entry = {"variant": c.variant, "point": c.point, "params": {p: v for p, v in c.params},
-                 "digest": c.digest, "replications": n,
-                 "keys": [task_key(c.digest, plan.seed, k) for k in range(n)]}
+        entry = {
+            "variant": c.variant,
+            "point": c.point,
+            "params": {p: v for p, v in c.params},
+            "digest": c.digest,
+            "replications": n,
+            "keys": [task_key(c.digest, plan.seed, k) for k in range(n)],
+        }
         d = o.decisions.get((c.variant, c.point))
         if d is not None:
             entry["target"] = {"met": d.met, "hoad_n": d.solution, "precision_ratio": _finite(d.ratio)}
         entry["scenario"] = c.scenario.to_dict()
         cells.append(entry)
     from . import __version__
+
     return {
-        "experiment": {"name": exp.name, "description": exp.description, "file": str(plan.path),
-                       "resolved": exp.model_dump(mode="json")},
+        "experiment": {
+            "name": exp.name,
+            "description": exp.description,
+            "file": str(plan.path),
+            "resolved": exp.model_dump(mode="json"),
+        },
         "seed": plan.seed,
         "seeding": "replication k of every cell runs sim.run(scenario, seed, replication=k): common "
-                   "random numbers across variants and sweep points",
+        "random numbers across variants and sweep points",
         "reference": plan.reference,
         "variants": plan.variants,
         "sweep": {p: [cell_value(v) for v in vals] for p, vals in exp.sweep.items()},
@@ -623,11 +715,17 @@ def executor_info(jobs: int | None, scheduler: str | None, dask_workers: int | N
 
 def describe_plan(plan: Plan) -> str:
     exp = plan.experiment
-    reps = (f"{exp.replications} replication(s) per cell" if exp.replications is not None else
-            f"replications chosen by the target ({exp.target.min_replications}-{exp.target.max_replications} "
-            f"per cell)")
-    lines = [f"{exp.name}: {len(plan.variants)} variant(s) x {len(plan.points)} point(s) = "
-             f"{len(plan.cells)} cell(s), {reps}, seed {plan.seed}, reference {plan.reference}"]
+    if exp.replications is not None or exp.target is None:
+        reps = f"{exp.replications} replication(s) per cell"
+    else:
+        reps = (
+            f"replications chosen by the target ({exp.target.min_replications}-{exp.target.max_replications} per cell)"
+        )
+
+    lines = [
+        f"{exp.name}: {len(plan.variants)} variant(s) x {len(plan.points)} point(s) = "
+        f"{len(plan.cells)} cell(s), {reps}, seed {plan.seed}, reference {plan.reference}"
+    ]
     for c in plan.cells:
         lines.append(f"  {c.variant:<22} {c.point:<40} scenario {c.digest}")
     return "\n".join(lines)
@@ -655,8 +753,7 @@ def headline_table(summary: pd.DataFrame, metrics=HEADLINE) -> str:
             body.append(row)
         widths = [max(len(x[i]) for x in body + [header]) for i in range(len(header))]
         for r in [header] + body:
-            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                                   enumerate(zip(r, widths))))
+            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     return "\n".join(lines)
 
 
@@ -676,4 +773,3 @@ def fmt(x: float) -> str:
 
 def fmt_ci(mean: float, hw: float) -> str:
     return fmt(mean) + ("" if hw is None or math.isnan(hw) else f" ±{fmt(hw)}")
-

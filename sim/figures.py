@@ -41,21 +41,42 @@ from .stats import describe, t_half_width
 EDITED = "your_scenario"  # the app's "Your scenario as edited" (sim.app_support.OWN)
 
 SCHEME_COLOURS = {  # preset name (sim/presets.py) -> colour, in every figure
-    "first_come": "#1f77b4",             # blue
-    "captcha_otp": "#ff7f0e",            # orange
-    "ip_blocking": "#2ca02c",            # green
-    "prepaid_bound": "#9467bd",          # purple
-    "progressive_random": "#8c564b",     # brown
+    "first_come": "#1f77b4",  # blue
+    "captcha_otp": "#ff7f0e",  # orange
+    "ip_blocking": "#2ca02c",  # green
+    "prepaid_bound": "#9467bd",  # purple
+    "progressive_random": "#8c564b",  # brown
     "progressive_random_ip": "#e377c2",  # pink
-    "random_allocation": "#d62728",      # red
-    EDITED: "#222222",                   # near black: the user's own scenario
+    "random_allocation": "#d62728",  # red
+    EDITED: "#222222",  # near black: the user's own scenario
 }
 
 # Other variant names: 22 colours of tab20/tab20b/Dark2/Set1/Set2/Okabe-Ito, each at least 18 CIELAB
 # units (delta E 1976) from every other and from the scheme colours, none too pale for a line.
-EXTRA_COLOURS = ("#66c2a5", "#bd9e39", "#f0027f", "#c5b0d5", "#ff9896", "#637939", "#b15928", "#393b79",
-                 "#7f7f7f", "#74c476", "#e69f00", "#17becf", "#8c6d31", "#7b4173", "#bcbd22", "#56b4e9",
-                 "#fc8d62", "#c49c94", "#ad494a", "#009e73", "#de9ed6", "#9c9ede")
+EXTRA_COLOURS = (
+    "#66c2a5",
+    "#bd9e39",
+    "#f0027f",
+    "#c5b0d5",
+    "#ff9896",
+    "#637939",
+    "#b15928",
+    "#393b79",
+    "#7f7f7f",
+    "#74c476",
+    "#e69f00",
+    "#17becf",
+    "#8c6d31",
+    "#7b4173",
+    "#bcbd22",
+    "#56b4e9",
+    "#fc8d62",
+    "#c49c94",
+    "#ad494a",
+    "#009e73",
+    "#de9ed6",
+    "#9c9ede",
+)
 LINESTYLES = ("-", "--", ":", "-.")
 
 OUTCOME_COLOURS = {  # slot outcome (sim/records.py OUTCOMES) -> colour
@@ -65,8 +86,8 @@ OUTCOME_COLOURS = {  # slot outcome (sim/records.py OUTCOMES) -> colour
     "wasted_no_show": "#577590",
     "wasted_unpaid": "#b5838d",
     "wasted_unbooked": "#d9d9d9",
-    "wasted_other": "#6c757d",          # a waste the engine adds later, until it has its own colour
-    "wasted": "#8d99ae",                # every wasted slot together (the report's bars)
+    "wasted_other": "#6c757d",  # a waste the engine adds later, until it has its own colour
+    "wasted": "#8d99ae",  # every wasted slot together (the report's bars)
 }
 OUTCOME_LABELS = {
     "attended_direct": "attended, booked by the applicant",
@@ -78,14 +99,22 @@ OUTCOME_LABELS = {
     "wasted_other": "wasted: other",
     "wasted": "wasted (unsold, no-show, unpaid...)",
 }
-APP_OUTCOMES = ("attended_direct", "attended_via_reseller", "wasted_unsold", "wasted_no_show", "wasted_unpaid",
-                "wasted_unbooked", "wasted_other")
+APP_OUTCOMES = (
+    "attended_direct",
+    "attended_via_reseller",
+    "wasted_unsold",
+    "wasted_no_show",
+    "wasted_unpaid",
+    "wasted_unbooked",
+    "wasted_other",
+)
 REPORT_OUTCOMES = ("attended_direct", "attended_via_reseller", "wasted")
 
 
 @dataclass(frozen=True)
 class Style:
     """How one variant is drawn: its colour and, past the palette, its line style."""
+
     colour: str
     linestyle: str = "-"
 
@@ -102,8 +131,9 @@ def variant_styles(names) -> dict[str, Style]:
     taken: set[tuple[int, int]] = set()
     for n in sorted(x for x in names if x not in out):
         start = zlib.crc32(n.encode("utf-8")) % k
-        slot = next((lap, (start + i) % k) for lap in itertools.count() for i in range(k)
-                    if (lap, (start + i) % k) not in taken)
+        slot = next(
+            (lap, (start + i) % k) for lap in itertools.count() for i in range(k) if (lap, (start + i) % k) not in taken
+        )
         taken.add(slot)
         out[n] = Style(EXTRA_COLOURS[slot[1]], LINESTYLES[slot[0] % len(LINESTYLES)])
     return {n: out[n] for n in names}
@@ -124,8 +154,16 @@ def _ink(colour: str) -> str:
 
 # --------------------------------------------------------------------------- matplotlib, files
 
-STYLE = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-         "font.size": 9, "axes.titlesize": 10, "figure.titlesize": 11, "legend.frameon": False}
+STYLE = {
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "figure.titlesize": 11,
+    "legend.frameon": False,
+}
 DPI = 130
 CHAR_EM = 0.6  # mean width of a character of the default font, in font sizes (for wrapping)
 
@@ -137,7 +175,7 @@ def pyplot():
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")         # files only: the command line and the app need no window
+        matplotlib.use("Agg")  # files only: the command line and the app need no window
     import matplotlib.pyplot as plt
 
     return plt
@@ -145,10 +183,12 @@ def pyplot():
 
 def _drawn(fn):
     """Draw under STYLE (a context: the process-wide rcParams are left alone)."""
+
     @functools.wraps(fn)
     def draw(*args, **kwargs):
         with pyplot().rc_context(STYLE):
             return fn(*args, **kwargs)
+
     return draw
 
 
@@ -209,7 +249,7 @@ def _step_formatter():
             self.decimals = tick_decimals([v / self.unit for v in vals])
 
         def __call__(self, x, pos=None):
-            if not self.ready:                  # a value alone (not a tick of an axis)
+            if not self.ready:  # a value alone (not a tick of an axis)
                 self.set_locs([x])
             v = float(x) * self.scale / self.unit
             if abs(v) < 0.5 * 10.0 ** -(self.decimals + 3):
@@ -365,8 +405,9 @@ def report_outcomes(r):
     cols = n_pts if n_pts <= 4 else 3
     rows = math.ceil(n_pts / cols)
     width = max(6.5, 0.85 * len(r.variants) * cols + 1.5)
-    fig, axes = plt.subplots(rows, cols, figsize=(width, 3.6 * rows + 1.2), squeeze=False, sharey=True,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width, 3.6 * rows + 1.2), squeeze=False, sharey=True, layout="constrained"
+    )
     for ax in axes.flat[n_pts:]:
         ax.set_visible(False)
     x = np.arange(len(r.variants))
@@ -374,8 +415,10 @@ def report_outcomes(r):
         at = r.runs[r.runs.point == point]
         parts = []
         for col, label, colour in outcome_parts(REPORT_OUTCOMES):
-            d = [describe((g[col] / g["slots_released"]).to_numpy(float) if len(g) else np.array([np.nan]))
-                 for g in (at[at.variant == v] for v in r.variants)]
+            d = [
+                describe((g[col] / g["slots_released"]).to_numpy(float) if len(g) else np.array([np.nan]))
+                for g in (at[at.variant == v] for v in r.variants)
+            ]
             parts.append((label, colour, [e["mean"] for e in d], [e["half_width"] for e in d]))
         _stacked(ax, x, parts)
         ax.set_xticks(x, r.variants, rotation=30, ha="right")
@@ -387,8 +430,9 @@ def report_outcomes(r):
         ax.set_ylabel("share of released slots")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles[::-1], labels[::-1], loc="outside lower center", ncol=3)
-    _suptitle(fig, f"{r.name}: where the released slots went (mean of {r.reps_text()}; error bars: 95% CI "
-                   f"of each share)")
+    _suptitle(
+        fig, f"{r.name}: where the released slots went (mean of {r.reps_text()}; error bars: 95% CI of each share)"
+    )
     return fig
 
 
@@ -403,8 +447,14 @@ def report_differences(r, point: str, metrics=DIFF_METRICS):
     others = [v for v in r.variants if v != r.reference]
     if not metrics or not others:
         return None
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.45 * len(others) + 2.0),
-                             sharey=True, squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(metrics),
+        figsize=(3.2 * len(metrics), 0.45 * len(others) + 2.0),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
     y = np.arange(len(others))[::-1]
     for ax, m in zip(axes[0], metrics, strict=True):
         sm = s[s.metric == m].set_index("variant")
@@ -412,10 +462,28 @@ def report_differences(r, point: str, metrics=DIFF_METRICS):
             if v not in sm.index:
                 continue
             row, st = sm.loc[v], r.styles[v]
-            ax.errorbar(row.diff_mean, yi + 0.15, xerr=_nz(row.diff_half_width), fmt="o", color=st.colour,
-                        ls=st.linestyle, capsize=3, lw=2, ms=4, label=v)
-            ax.errorbar(row.diff_mean, yi - 0.15, xerr=_nz(row.unpaired_half_width), fmt="none",
-                        ecolor=st.colour, alpha=0.55, capsize=2, lw=1)
+            ax.errorbar(
+                row.diff_mean,
+                yi + 0.15,
+                xerr=_nz(row.diff_half_width),
+                fmt="o",
+                color=st.colour,
+                ls=st.linestyle,
+                capsize=3,
+                lw=2,
+                ms=4,
+                label=v,
+            )
+            ax.errorbar(
+                row.diff_mean,
+                yi - 0.15,
+                xerr=_nz(row.unpaired_half_width),
+                fmt="none",
+                ecolor=st.colour,
+                alpha=0.55,
+                capsize=2,
+                lw=1,
+            )
         ax.axvline(0, color="black", lw=0.8)
         title, unit = LABELS.get(m, (m, ""))
         ax.set_title(wrap(title, 2.9, 8.5), fontsize=8.5)
@@ -429,10 +497,13 @@ def report_differences(r, point: str, metrics=DIFF_METRICS):
         ax.set_ylim(-0.6, len(others) - 0.4)
     axes[0][0].set_yticks(y, others)
     proxies = [Line2D([], [], color="0.2", lw=2, marker="o", ms=4), Line2D([], [], color="0.2", lw=1, alpha=0.55)]
-    fig.legend(proxies, ["paired CI (common random numbers)", "unpaired CI (Welch), same replications"],
-               loc="outside lower center", ncol=2)
-    _suptitle(fig, f"{r.name}{r.point_title(point)}: each variant minus {r.reference}, 95% CIs "
-                   f"({r.reps_text()})")
+    fig.legend(
+        proxies,
+        ["paired CI (common random numbers)", "unpaired CI (Welch), same replications"],
+        loc="outside lower center",
+        ncol=2,
+    )
+    _suptitle(fig, f"{r.name}{r.point_title(point)}: each variant minus {r.reference}, 95% CIs ({r.reps_text()})")
     return fig
 
 
@@ -454,8 +525,9 @@ def report_waits(r, point: str):
     present = set(np.unique(seg_of))
     segments = [s for s in ("first_time", "renewal", "circulation") if s in present]
     panels = [("all applicants", None)] + [(s.replace("_", " "), s) for s in segments]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 4.4), sharey=True, squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.3 * len(panels), 4.4), sharey=True, squeeze=False, layout="constrained"
+    )
     served_all = (status == "served_direct") | (status == "served_via_reseller")
     xmax = 0.0
     for ax, (title, seg) in zip(axes[0], panels, strict=True):
@@ -469,12 +541,19 @@ def report_waits(r, point: str):
             xmax = max(xmax, float(np.quantile(x, 0.995)))
             gave_up = float((status[sel] == "abandoned").mean())
             y = np.arange(1, len(x) + 1) / len(x)
-            if len(x) > 600:                       # 600 points draw the same curve, and a light PDF
+            if len(x) > 600:  # 600 points draw the same curve, and a light PDF
                 keep = np.unique(np.linspace(0, len(x) - 1, 600).round().astype(int))
                 x, y = x[keep], y[keep]
             st = r.styles[v]
-            ax.step(x, y, where="post", color=st.colour, ls=st.linestyle, lw=1.4,
-                    label=f"{v} ({gave_up:.0%} gave up)" if seg is None else v)
+            ax.step(
+                x,
+                y,
+                where="post",
+                color=st.colour,
+                ls=st.linestyle,
+                lw=1.4,
+                label=f"{v} ({gave_up:.0%} gave up)" if seg is None else v,
+            )
         ax.set_title(title)
         ax.set_xlabel("days from need to appointment")
         percent_axis(ax.yaxis)
@@ -483,8 +562,11 @@ def report_waits(r, point: str):
     axes[0][0].set_ylabel("share of served applicants\nwaiting at most x days")
     h, lab = axes[0][0].get_legend_handles_labels()
     fig.legend(h, lab, loc="outside lower center", ncol=min(4, max(len(lab), 1)), fontsize=8)
-    _suptitle(fig, f"{r.name}{r.point_title(point)}: waiting-time distribution (served applicants of the "
-                   f"measured window, replication 0; legend: share who gave up)")
+    _suptitle(
+        fig,
+        f"{r.name}{r.point_title(point)}: waiting-time distribution (served applicants of the "
+        f"measured window, replication 0; legend: share who gave up)",
+    )
     return fig
 
 
@@ -507,8 +589,9 @@ def report_activity(r, point: str):
             b = band(g, col)
             if b["mean"].notna().any():
                 ax.plot(dates.to_numpy(), b["mean"].to_numpy(), color=st.colour, ls=st.linestyle, lw=1.3, label=v)
-                ax.fill_between(dates.to_numpy(), b["low"].to_numpy(), b["high"].to_numpy(), color=st.colour,
-                                alpha=0.2, lw=0)
+                ax.fill_between(
+                    dates.to_numpy(), b["low"].to_numpy(), b["high"].to_numpy(), color=st.colour, alpha=0.2, lw=0
+                )
     means = d.groupby(["variant", "day"]).bot_requests.mean()
     pos = means[means > 0]
     if len(pos) and pos.max() / pos.min() > 100:
@@ -523,8 +606,9 @@ def report_activity(r, point: str):
             ax.set_ylim(bottom=0)
             number_axis(ax.yaxis)
         if w0 and w0 in dates_all.index:
-            ax.axvspan(dates_all.iloc[0], dates_all.loc[w0], color="grey", alpha=0.12, lw=0,
-                       label="warm-up (not measured)")
+            ax.axvspan(
+                dates_all.iloc[0], dates_all.loc[w0], color="grey", alpha=0.12, lw=0, label="warm-up (not measured)"
+            )
         for sw in r.switch_days(point):
             if sw in dates_all.index:
                 ax.axvline(dates_all.loc[sw], color="black", ls=":", lw=1, label="policy switch")
@@ -548,14 +632,12 @@ def report_sweep(r, metrics=SWEEP_METRICS):
     metrics = [m for m in metrics if m in set(r.summary.metric)]
     cols = 2 if len(metrics) > 1 else 1
     rows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.4 * cols, 3.7 * rows + 1.2), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[len(metrics):]:
+    fig, axes = plt.subplots(rows, cols, figsize=(5.4 * cols, 3.7 * rows + 1.2), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(metrics) :]:
         ax.set_visible(False)
     values = list(r.sweep[xp])
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    rest_combos = list(dict.fromkeys(tuple(row) for row in r.summary[rest].itertuples(index=False))) \
-        if rest else [()]
+    rest_combos = list(dict.fromkeys(tuple(row) for row in r.summary[rest].itertuples(index=False))) if rest else [()]
     for ax, m in zip(axes.flat, metrics, strict=False):
         s = r.summary[r.summary.metric == m]
         title, unit = LABELS.get(m, (m, ""))
@@ -571,11 +653,24 @@ def report_sweep(r, metrics=SWEEP_METRICS):
                 xs = g[xp].to_numpy() if numeric else np.array([values.index(x) for x in g[xp]])
                 order = np.argsort(xs)
                 mean = g["mean"].to_numpy()[order]
-                label = v + ("" if not rest else
-                             " (" + ", ".join(f"{short[p]}={c}" for p, c in zip(rest, combo, strict=True)) + ")")
+                label = v + (
+                    ""
+                    if not rest
+                    else " (" + ", ".join(f"{short[p]}={c}" for p, c in zip(rest, combo, strict=True)) + ")"
+                )
                 ls = LINESTYLES[(j + LINESTYLES.index(st.linestyle)) % len(LINESTYLES)]
-                ax.errorbar(xs[order], mean, yerr=_yerr(mean, g["half_width"].to_numpy()[order], low, high),
-                            color=st.colour, ls=ls, marker="o", ms=3.5, capsize=3, lw=1.4, label=label)
+                ax.errorbar(
+                    xs[order],
+                    mean,
+                    yerr=_yerr(mean, g["half_width"].to_numpy()[order], low, high),
+                    color=st.colour,
+                    ls=ls,
+                    marker="o",
+                    ms=3.5,
+                    capsize=3,
+                    lw=1.4,
+                    label=label,
+                )
         ax.set_title(wrap(title, 5.0, STYLE["axes.titlesize"]))
         ax.set_ylabel(unit)
         ax.set_xlabel(wrap(r.manifest.get("labels", {}).get(xp) or PATH_LABELS.get(xp, xp), 5.0, 9))
@@ -591,8 +686,7 @@ def report_sweep(r, metrics=SWEEP_METRICS):
             ax.set_ylim(bottom=low)
     h, lab = axes.flat[0].get_legend_handles_labels()
     fig.legend(h, lab, loc="outside lower center", ncol=min(4, max(len(lab), 1)))
-    _suptitle(fig, f"{r.name}: sweep of {short[xp]} (mean of {r.reps_text()}, bars: 95% CI; common random "
-                   f"numbers)")
+    _suptitle(fig, f"{r.name}: sweep of {short[xp]} (mean of {r.reps_text()}, bars: 95% CI; common random numbers)")
     return fig
 
 
@@ -604,10 +698,12 @@ def app_outcomes(shares: pd.DataFrame):
     """What happened to the slots: `shares` (app_support.outcome_shares) as horizontal stacked bars."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 0.5 * len(shares) + 2.2), layout="constrained")
-    y = np.arange(len(shares))[::-1]           # the first scheme on top
-    parts = [(label, colour, shares[label].fillna(0).to_numpy(), None)
-             for col, label, colour in outcome_parts(APP_OUTCOMES)
-             if col != "slots_wasted_other" or shares[label].fillna(0).any()]
+    y = np.arange(len(shares))[::-1]  # the first scheme on top
+    parts = [
+        (label, colour, shares[label].fillna(0).to_numpy(), None)
+        for col, label, colour in outcome_parts(APP_OUTCOMES)
+        if col != "slots_wasted_other" or shares[label].fillna(0).any()
+    ]
     _stacked(ax, y, parts, horizontal=True, width=0.8)
     ax.set_yticks(y, list(shares.index))
     ax.set_xlim(0, 1)
@@ -629,8 +725,9 @@ def app_waits(c):
     for v in c.variants:
         g = q[q.variant == v].groupby("q").wait_days.mean()
         if g.notna().any():
-            ax.plot(g.to_numpy(), g.index.to_numpy(), color=styles[v].colour, ls=styles[v].linestyle,
-                    label=c.label(v), lw=2)
+            ax.plot(
+                g.to_numpy(), g.index.to_numpy(), color=styles[v].colour, ls=styles[v].linestyle, label=c.label(v), lw=2
+            )
     ax.set_xlabel("days from need to appointment (served applicants)")
     ax.set_ylabel("share served within that time")
     ax.set_ylim(0, 1)
@@ -664,18 +761,34 @@ def app_activity(c):
             ax1.plot(req.index, req.where(req > 0).to_numpy(), color=col, ls=ls, label=c.label(v), lw=1.6)
             if c.replications > 1:
                 lo, hi = g.bot_requests.min(), g.bot_requests.max()
-                ax1.fill_between(req.index, lo.where(lo > 0).to_numpy(), hi.where(hi > 0).to_numpy(),
-                                 color=col, alpha=0.12, lw=0)
+                ax1.fill_between(
+                    req.index, lo.where(lo > 0).to_numpy(), hi.where(hi > 0).to_numpy(), color=col, alpha=0.12, lw=0
+                )
         if {"sales", "sales_eur"} <= set(d.columns):
             w = d[d.variant == v].set_index("date")[["sales", "sales_eur"]].resample("7D", origin=start).sum()
-            price = (w.sales_eur / w.sales.where(w.sales > 0))
+            price = w.sales_eur / w.sales.where(w.sales > 0)
             if price.notna().any():
-                ax2.plot(price.index + pd.Timedelta(days=3.5), price.to_numpy(), color=col, ls=ls, marker="o",
-                         ms=3, lw=1.6, label=c.label(v))
+                ax2.plot(
+                    price.index + pd.Timedelta(days=3.5),
+                    price.to_numpy(),
+                    color=col,
+                    ls=ls,
+                    marker="o",
+                    ms=3,
+                    lw=1.6,
+                    label=c.label(v),
+                )
     for ax in (ax1, ax2):
         ax.axvspan(start, warm_end, color="#999", alpha=0.12, lw=0)
-    ax2.text(start, 0.02, " warm-up, not measured", transform=ax2.get_xaxis_transform(), va="bottom",
-             fontsize=8, color="#555")
+    ax2.text(
+        start,
+        0.02,
+        " warm-up, not measured",
+        transform=ax2.get_xaxis_transform(),
+        va="bottom",
+        fontsize=8,
+        color="#555",
+    )
     marked = set()
     for v, sc in c.variants.items():
         for s in sc.timeline:
@@ -685,8 +798,15 @@ def app_activity(c):
             marked.add(when)
             for ax in (ax1, ax2):
                 ax.axvline(when, color="k", ls="--", lw=1)
-            ax1.text(when, 0.98, f"policy switch of {c.label(v).lower()}, day {s.day} ",
-                     transform=ax1.get_xaxis_transform(), va="top", ha="right", fontsize=8)
+            ax1.text(
+                when,
+                0.98,
+                f"policy switch of {c.label(v).lower()}, day {s.day} ",
+                transform=ax1.get_xaxis_transform(),
+                va="top",
+                ha="right",
+                fontsize=8,
+            )
     if math.isfinite(lowest):
         ax1.set_yscale("log")
         ax1.set_ylim(bottom=max(lowest / 3, 0.5))
@@ -712,9 +832,15 @@ def app_fairness(c, within_days: int, panels):
     """Share served within N days per group and scheme: panels = (title, mean, ci, group names) each,
     mean and ci in percent with a column per variant (app_support.fairness_table)."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(11, 4.9), sharey=True, squeeze=False,
-                             gridspec_kw={"width_ratios": [len(p[1].index) or 1 for p in panels]},
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(11, 4.9),
+        sharey=True,
+        squeeze=False,
+        gridspec_kw={"width_ratios": [len(p[1].index) or 1 for p in panels]},
+        layout="constrained",
+    )
     styles = variant_styles(c.variants)
     for ax, (title, mean, ci, names) in zip(axes[0], panels, strict=True):
         nv = len(mean.columns)
@@ -724,10 +850,11 @@ def app_fairness(c, within_days: int, panels):
             m = mean[v].to_numpy(dtype=float)
             err = _yerr(m, ci[v].to_numpy(dtype=float), 0.0, 100.0) if c.replications > 1 else None
             xs = x + (j - (nv - 1) / 2) * width
-            ax.bar(xs, m, width, color=styles[v].colour, label=c.label(v), yerr=err,
-                   capsize=2 if err is not None else 0)
+            ax.bar(
+                xs, m, width, color=styles[v].colour, label=c.label(v), yerr=err, capsize=2 if err is not None else 0
+            )
             for xi, yi in zip(xs, m, strict=True):
-                if np.isfinite(yi) and yi < 0.5:       # a missing bar is a zero, not a gap
+                if np.isfinite(yi) and yi < 0.5:  # a missing bar is a zero, not a gap
                     ax.text(xi, 0.5, "0", ha="center", va="bottom", fontsize=7, color="#333")
         ax.set_xticks(x, [names.get(g, g) for g in mean.index], fontsize=8)
         ax.set_title(title, fontsize=10)

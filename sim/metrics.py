@@ -20,17 +20,32 @@ from .scenario import SEGMENTS, Scenario
 
 # The metrics contract: the keys CI, the app and the regression suite rely on.
 CONTRACT = (
-    "applicants_arrived", "applicants_served", "abandon_rate", "slots_released",
-    "slots_attended_direct", "slots_attended_via_reseller", "slots_wasted", "share_captured_by_bots",
-    "share_via_reseller", "wait_days_mean", "wait_days_p50", "wait_days_p90", "reseller_revenue_eur",
-    "reseller_price_mean_eur", "reseller_profit_eur", "rent_paid_above_fee_eur",
-    "bot_requests_per_day_mean", "human_checks_per_appointment", "events_processed",
+    "applicants_arrived",
+    "applicants_served",
+    "abandon_rate",
+    "slots_released",
+    "slots_attended_direct",
+    "slots_attended_via_reseller",
+    "slots_wasted",
+    "share_captured_by_bots",
+    "share_via_reseller",
+    "wait_days_mean",
+    "wait_days_p50",
+    "wait_days_p90",
+    "reseller_revenue_eur",
+    "reseller_price_mean_eur",
+    "reseller_profit_eur",
+    "rent_paid_above_fee_eur",
+    "bot_requests_per_day_mean",
+    "human_checks_per_appointment",
+    "events_processed",
 )
 
 
 @dataclass
 class RunResult:
     """What one replication returns: KPIs plus the tidy records behind them."""
+
     metrics: dict
     applicants: pd.DataFrame
     slots: pd.DataFrame
@@ -111,8 +126,7 @@ def compute_metrics(records: Records) -> dict:
         for g in groups:
             members = (a[col] == g) & resolved
             out[f"served_share_{g}"] = _ratio((served & members).sum(), members.sum())
-            out[f"served_direct_share_{g}"] = _ratio(((a.status == "served_direct") & members).sum(),
-                                                     members.sum())
+            out[f"served_direct_share_{g}"] = _ratio(((a.status == "served_direct") & members).sum(), members.sum())
     out.update(timeline_metrics(sc, daily, slots))
     return out
 
@@ -123,10 +137,10 @@ def timeline_metrics(sc: Scenario, daily: pd.DataFrame, slots: pd.DataFrame) -> 
         return {}
     sw = sc.timeline[0].day
     req = daily.set_index("day").bot_requests
-    before = req.loc[sw - 28: sw - 1].mean()
+    before = req.loc[sw - 28 : sw - 1].mean()
     out: dict[str, float] = {"switch_day": sw}
     for w in range(1, 5):
-        after = req.loc[sw + 7 * (w - 1): sw + 7 * w - 1].mean()
+        after = req.loc[sw + 7 * (w - 1) : sw + 7 * w - 1].mean()
         out[f"bot_activity_ratio_week{w}"] = _ratio(after, before) if before else math.nan
     after = slots[(slots.day >= sw) & (slots.day < sc.run.days)]
     before_s = slots[(slots.day >= max(sw - 28, sc.run.warmup_days)) & (slots.day < sw)]
@@ -144,8 +158,9 @@ def _share_via(s: pd.DataFrame) -> float:
 
 def result_of(records: Records) -> RunResult:
     """A run's result: its metrics computed from its records, and the records."""
-    return RunResult(compute_metrics(records), records.applicants, records.slots, records.daily,
-                     records.reviews, records)
+    return RunResult(
+        compute_metrics(records), records.applicants, records.slots, records.daily, records.reviews, records
+    )
 
 
 def format_value(v) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from multiprocessing.context import BaseContext
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing.context import BaseContext
 from typing import Any, Callable, Sequence
 
 
@@ -25,14 +25,22 @@ def default_jobs() -> int:
 def _progress(total: int, enabled: bool | None, desc: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=None if enabled is None else not enabled, desc=desc, unit="run",
-                dynamic_ncols=True)
+    return tqdm(
+        total=total, disable=None if enabled is None else not enabled, desc=desc, unit="run", dynamic_ncols=True
+    )
 
 
-def execute(fn: Callable[[Any], Any], tasks: Sequence[Any], *, jobs: int | None = None,
-            scheduler: str | None = None, dask_workers: int | None = None,
-            progress: bool | None = None, desc: str = "replications",
-            on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+def execute(
+    fn: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    *,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    dask_workers: int | None = None,
+    progress: bool | None = None,
+    desc: str = "replications",
+    on_done: Callable[[int, Any], None] | None = None,
+) -> list[Any]:
     """Apply `fn` to every task; return the results in task order.
 
     jobs: local worker processes (1 = in this process). scheduler: address of an
@@ -92,8 +100,7 @@ def _run_dask(fn, tasks, scheduler: str | None, workers: int | None, done) -> No
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
         futures = client.map(fn, tasks, pure=False)

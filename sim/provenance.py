@@ -15,8 +15,7 @@ from pathlib import Path
 PACKAGES = ("numpy", "simpy", "pandas", "scipy", "pyarrow")
 
 
-def versions(packages: tuple[str, ...] = PACKAGES, slotsim: bool = False, with_platform: bool = True
-             ) -> dict[str, str]:
+def versions(packages: tuple[str, ...] = PACKAGES, slotsim: bool = False, with_platform: bool = True) -> dict[str, str]:
     """{"slotsim"?, "python", <package>..., "platform"?}: version strings, in this order."""
     out: dict[str, str] = {}
     if slotsim:
@@ -37,9 +36,12 @@ def git_state(folder: Path) -> tuple[str | None, bool | None]:
     commit: None when git or the repository is unavailable. dirty: True when tracked files
     have uncommitted changes, False when clean, None when it cannot be told.
     """
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
-                              timeout=20, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=20, check=True
+        ).stdout.strip()
+
     try:
         commit = git("rev-parse", "HEAD")
     except (OSError, subprocess.SubprocessError):

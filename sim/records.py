@@ -22,23 +22,31 @@ STATUSES = ("waiting", "served_direct", "served_via_reseller", "abandoned")
 # slot pools, who first took a slot, and slot outcomes ("pending" until its day comes)
 POOLS = ("first_come", "draw")
 TAKERS = ("nobody", "human", "bot", "draw", "reseller_draw")
-OUTCOMES = ("pending", "attended_direct", "attended_via_reseller", "wasted_no_show", "wasted_unsold",
-            "wasted_unbooked", "wasted_unpaid")
+OUTCOMES = (
+    "pending",
+    "attended_direct",
+    "attended_via_reseller",
+    "wasted_no_show",
+    "wasted_unsold",
+    "wasted_unbooked",
+    "wasted_unpaid",
+)
 WASTE = tuple(o for o in OUTCOMES if o.startswith("wasted_"))
 
 
 @dataclass(frozen=True)
 class Records:
     """The tidy records of one replication (one row per entity or per day)."""
+
     scenario: "Scenario"
     seed: int
     replication: int
     applicants: pd.DataFrame  # one row per applicant of the run (arrival order)
-    slots: pd.DataFrame       # one row per slot released (release order)
-    daily: pd.DataFrame       # one row per simulated day
-    reviews: pd.DataFrame     # one row per fleet review
-    draws: pd.DataFrame       # one row per draw
-    resellers: pd.DataFrame   # one row per reseller: its fleet at the end, its totals over the run
+    slots: pd.DataFrame  # one row per slot released (release order)
+    daily: pd.DataFrame  # one row per simulated day
+    reviews: pd.DataFrame  # one row per fleet review
+    draws: pd.DataFrame  # one row per draw
+    resellers: pd.DataFrame  # one row per reseller: its fleet at the end, its totals over the run
     events_processed: int
     habits: tuple[str, ...] = field(default=())
 

@@ -42,8 +42,7 @@ from .stats import paired_interval, welch
 
 # The checkout run from (a contributor's working folder) wins over the one the package was
 # installed from, so that an editable install elsewhere never checks another tree's baselines.
-REPO = (Path.cwd() if (Path.cwd() / "scenarios" / "regression.yaml").is_file()
-        else Path(__file__).resolve().parents[1])
+REPO = Path.cwd() if (Path.cwd() / "scenarios" / "regression.yaml").is_file() else Path(__file__).resolve().parents[1]
 DEFAULT_SUITE = REPO / "scenarios" / "regression.yaml"
 DEFAULT_BASELINES = REPO / "results" / "baselines"
 METRICS_FILE, MANIFEST_FILE = "metrics.csv", "manifest.json"
@@ -64,8 +63,7 @@ class Tolerance(Strict):
     alpha: float = Field(0.001, gt=0.0, lt=1.0, description="a mean fails when Welch's two-sided p < alpha")
     rel_floor: float = Field(0.01, ge=0.0, description="never fail on a move below this share of the baseline mean")
     abs_floor: float = Field(1e-9, ge=0.0, description="never fail on a move below this, in the metric's unit")
-    informational: tuple[str, ...] = Field(
-        ("events_processed",), description="metrics reported but never failing")
+    informational: tuple[str, ...] = Field(("events_processed",), description="metrics reported but never failing")
     metrics: dict[str, MetricTolerance] = Field(default_factory=dict, description="per-metric settings")
 
 
@@ -80,8 +78,11 @@ class Entry(Strict):
 
 class Suite(Strict):
     description: str = ""
-    root: str = Field("..", description="folder scenario paths are relative to, itself relative to the "
-                      "suite file's folder (default: the suite lives in scenarios/ of the repository)")
+    root: str = Field(
+        "..",
+        description="folder scenario paths are relative to, itself relative to the "
+        "suite file's folder (default: the suite lives in scenarios/ of the repository)",
+    )
     seed: int = Field(1, ge=0, description="default seed of the entries")
     replications: int = Field(5, ge=2, le=200, description="default replications of the entries")
     overrides: tuple[str, ...] = Field((), description="dotted.path=value applied to every entry first")
@@ -105,13 +106,11 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     data = read_yaml(path)  # ScenarioError naming the file when missing or malformed
     if not isinstance(data, dict):
-        raise ScenarioError([f"(top level): must be a mapping with 'entries', got {type(data).__name__}"],
-                            show(path))
+        raise ScenarioError([f"(top level): must be a mapping with 'entries', got {type(data).__name__}"], show(path))
     try:
         return Suite.model_validate(lists_to_tuples(data))
     except ValidationError as e:
         raise ScenarioError(format_errors(e), show(path)) from None
-
 
 
 def show(path: str | Path) -> str:
@@ -126,6 +125,7 @@ def show(path: str | Path) -> str:
 @dataclass(frozen=True)
 class Resolved:
     """A suite entry with its scenario loaded and its defaults filled in."""
+
     entry: Entry
     scenario: Scenario
     seed: int
@@ -143,8 +143,9 @@ def resolve(suite: Suite, suite_path: Path, only: list[str], extra_overrides: li
     names = [e.name for e in suite.entries]
     unknown = [n for n in only if n not in names]
     if unknown:
-        raise ScenarioError([f"--only {n}: no such entry (known: {', '.join(names)})" for n in unknown],
-                            show(suite_path))
+        raise ScenarioError(
+            [f"--only {n}: no such entry (known: {', '.join(names)})" for n in unknown], show(suite_path)
+        )
     root = (suite_path.parent / suite.root).resolve()
     out, errors = [], []
     for e in suite.entries:
@@ -156,9 +157,16 @@ def resolve(suite: Suite, suite_path: Path, only: list[str], extra_overrides: li
         except ScenarioError as err:
             errors += [f"entry {e.name}: {e.scenario}: {m}" for m in err.messages]
             continue
-        out.append(Resolved(e, sc, suite.seed if e.seed is None else e.seed,
-                            e.replications or suite.replications, overrides,
-                            tuple(CONTRACT) + tuple(m for m in e.extra_metrics if m not in CONTRACT)))
+        out.append(
+            Resolved(
+                e,
+                sc,
+                suite.seed if e.seed is None else e.seed,
+                e.replications or suite.replications,
+                overrides,
+                tuple(CONTRACT) + tuple(m for m in e.extra_metrics if m not in CONTRACT),
+            )
+        )
     if errors:
         raise ScenarioError(errors, show(suite_path))
     return out
@@ -170,13 +178,21 @@ def resolve(suite: Suite, suite_path: Path, only: list[str], extra_overrides: li
 def run_entries(entries: list[Resolved], jobs: int | None, progress: bool | None = None) -> dict[str, list[dict]]:
     """Every replication of every entry (each with its own seed); per entry, one row per replication
     holding the entry's metrics (None for a metric the run does not produce)."""
-    plan = RunPlan([Cell(r.name, BASE_POINT, (), r.scenario, r.seed) for r in entries],
-                   replications={i: r.replications for i, r in enumerate(entries)})
+    plan = RunPlan(
+        [Cell(r.name, BASE_POINT, (), r.scenario, r.seed) for r in entries],
+        replications={i: r.replications for i, r in enumerate(entries)},
+    )
     done = run(plan, jobs=jobs, progress=progress, desc="regress")
-    out = {r.name: [{k: _number(p["metrics"].get(k)) for k in r.metrics} for p in done.payloads_of(i)]
-           for i, r in enumerate(entries)}
-    missing = [f"entry {r.name}: metric {k!r} is not produced by the run (extra_metrics)"
-               for r in entries for k in r.metrics if out[r.name] and out[r.name][0][k] is None]
+    out = {
+        r.name: [{k: _number(p["metrics"].get(k)) for k in r.metrics} for p in done.payloads_of(i)]
+        for i, r in enumerate(entries)
+    }
+    missing = [
+        f"entry {r.name}: metric {k!r} is not produced by the run (extra_metrics)"
+        for r in entries
+        for k in r.metrics
+        if out[r.name] and out[r.name][0][k] is None
+    ]
     if missing:
         raise InputError(*missing)
     return out
@@ -240,13 +256,16 @@ def load_baseline(folder: Path, name: str) -> Baseline:
     except (OSError, UnicodeDecodeError) as e:
         raise BaselineError(f"{show(mpath)}: cannot read ({e.__class__.__name__}) {hint}") from None
     except json.JSONDecodeError as e:
-        raise BaselineError(f"{show(mpath)}: corrupt baseline manifest: not valid JSON "
-                             f"(line {e.lineno}, column {e.colno}: {e.msg}) {hint}") from None
+        raise BaselineError(
+            f"{show(mpath)}: corrupt baseline manifest: not valid JSON "
+            f"(line {e.lineno}, column {e.colno}: {e.msg}) {hint}"
+        ) from None
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as e:
-        raise BaselineError(*[f"{show(mpath)}: corrupt baseline manifest: {m}" for m in format_errors(e)],
-                            hint.strip("()")) from None
+        raise BaselineError(
+            *[f"{show(mpath)}: corrupt baseline manifest: {m}" for m in format_errors(e)], hint.strip("()")
+        ) from None
     try:
         text = cpath.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -266,21 +285,24 @@ def _parse_metrics(text: str, manifest: Manifest, where: str, hint: str) -> dict
     if header != expected:
         raise BaselineError(f"{where}: header does not match the manifest's metrics {hint}")
     if len(body) != manifest.replications:
-        raise BaselineError(f"{where}: {len(body)} rows, the manifest says {manifest.replications} "
-                             f"replications (truncated?) {hint}")
+        raise BaselineError(
+            f"{where}: {len(body)} rows, the manifest says {manifest.replications} replications (truncated?) {hint}"
+        )
     cols: list[list[float]] = [[] for _ in manifest.metrics]
     for i, r in enumerate(body):
         if len(r) != len(header):
-            raise BaselineError(f"{where}: row {i + 2} has {len(r)} fields, the header {len(header)} "
-                                 f"(truncated?) {hint}")
+            raise BaselineError(
+                f"{where}: row {i + 2} has {len(r)} fields, the header {len(header)} (truncated?) {hint}"
+            )
         if r[0] != str(i):
             raise BaselineError(f"{where}: row {i + 2}: replication {r[0]!r}, expected {i} {hint}")
         for j, cell in enumerate(r[1:]):
             try:
                 cols[j].append(float(cell))
             except ValueError:
-                raise BaselineError(f"{where}: row {i + 2}, {manifest.metrics[j]}: not a number: "
-                                     f"{cell!r} {hint}") from None
+                raise BaselineError(
+                    f"{where}: row {i + 2}, {manifest.metrics[j]}: not a number: {cell!r} {hint}"
+                ) from None
     return {m: np.array(c, dtype=float) for m, c in zip(manifest.metrics, cols)}
 
 
@@ -319,8 +341,9 @@ def _mean(x: np.ndarray) -> float:
     return float(x.mean()) if len(x) else math.nan
 
 
-def tolerance_of(base: np.ndarray, now: np.ndarray, alpha: float, rel_floor: float, abs_floor: float,
-                 paired: bool = False) -> float:
+def tolerance_of(
+    base: np.ndarray, now: np.ndarray, alpha: float, rel_floor: float, abs_floor: float, paired: bool = False
+) -> float:
     """max(t_{1-alpha/2, df} * SE, rel_floor * |baseline mean|, abs_floor), NaNs left out.
 
     paired: replication k of both samples ran with the same (seed, k), so the same
@@ -357,8 +380,16 @@ def compare_metric(metric: str, base: np.ndarray, now: np.ndarray, tol: Toleranc
         return Row(metric, bm, nm, diff, tolerance, "info", changed)
     nb, nn = int((~np.isnan(base)).sum()), int((~np.isnan(now)).sum())
     if (nb == 0) != (nn == 0):
-        return Row(metric, bm, nm, diff, tolerance, "FAIL", changed,
-                   f"defined in {nb}/{len(base)} replications before, {nn}/{len(now)} now")
+        return Row(
+            metric,
+            bm,
+            nm,
+            diff,
+            tolerance,
+            "FAIL",
+            changed,
+            f"defined in {nb}/{len(base)} replications before, {nn}/{len(now)} now",
+        )
     if nb == 0:  # undefined on both sides
         return Row(metric, bm, nm, math.nan, tolerance, "ok", changed)
     return Row(metric, bm, nm, diff, tolerance, "FAIL" if abs(diff) > tolerance else "ok", changed)
@@ -398,13 +429,25 @@ def format_table(rows: list[Row]) -> str:
             verdict += f" ({r.changed} reps changed)"
         if r.note:
             verdict += f"; {r.note}"
-        cells.append((r.metric, _num(r.base_mean), _num(r.now_mean), format_diff(r.diff, r.base_mean),
-                      f"{r.tolerance:.4g}", verdict))
+        cells.append(
+            (
+                r.metric,
+                _num(r.base_mean),
+                _num(r.now_mean),
+                format_diff(r.diff, r.base_mean),
+                f"{r.tolerance:.4g}",
+                verdict,
+            )
+        )
     widths = [max(len(str(c[i])) for c in [head] + cells) for i in range(len(head))]
     lines = []
     for c in [head] + cells:
-        lines.append("  " + "  ".join(str(x).ljust(w) if i in (0, 5) else str(x).rjust(w)
-                                      for i, (x, w) in enumerate(zip(c, widths))).rstrip())
+        lines.append(
+            "  "
+            + "  ".join(
+                str(x).ljust(w) if i in (0, 5) else str(x).rjust(w) for i, (x, w) in enumerate(zip(c, widths))
+            ).rstrip()
+        )
     return "\n".join(lines)
 
 
@@ -412,13 +455,17 @@ def context_notes(r: Resolved, m: Manifest) -> list[str]:
     """What differs between the suite entry now and the baseline's manifest."""
     notes = []
     if m.scenario_digest != r.scenario.digest():
-        notes.append(f"the scenario changed since the baseline (digest {m.scenario_digest} -> "
-                     f"{r.scenario.digest()})")
+        notes.append(f"the scenario changed since the baseline (digest {m.scenario_digest} -> {r.scenario.digest()})")
     if list(r.overrides) != list(m.overrides):
         added = [o for o in r.overrides if o not in m.overrides]
         removed = [o for o in m.overrides if o not in r.overrides]
-        what = "; ".join(([f"added {', '.join(added)}"] if added else [])
-                         + ([f"removed {', '.join(removed)}"] if removed else [])) or "reordered"
+        what = (
+            "; ".join(
+                ([f"added {', '.join(added)}"] if added else [])
+                + ([f"removed {', '.join(removed)}"] if removed else [])
+            )
+            or "reordered"
+        )
         notes.append(f"overrides changed: {what}")
     if m.seed != r.seed:
         notes.append(f"seed changed: {m.seed} -> {r.seed}: the numbers cannot be the same")
@@ -431,10 +478,19 @@ def context_notes(r: Resolved, m: Manifest) -> list[str]:
 
 
 def manifest_for(r: Resolved, commit: str, dirty: bool | None) -> Manifest:
-    return Manifest(name=r.name, scenario_file=r.entry.scenario, scenario_name=r.scenario.name,
-                    scenario_digest=r.scenario.digest(), overrides=list(r.overrides), seed=r.seed,
-                    replications=r.replications, metrics=list(r.metrics), versions=versions(),
-                    git_commit=commit, git_dirty=dirty)
+    return Manifest(
+        name=r.name,
+        scenario_file=r.entry.scenario,
+        scenario_name=r.scenario.name,
+        scenario_digest=r.scenario.digest(),
+        overrides=list(r.overrides),
+        seed=r.seed,
+        replications=r.replications,
+        metrics=list(r.metrics),
+        versions=versions(),
+        git_commit=commit,
+        git_dirty=dirty,
+    )
 
 
 # Manifest fields recording where and with what a baseline was made, not what it measured.
@@ -453,8 +509,10 @@ def load_baselines(entries: list[Resolved], baselines: Path) -> dict[str, Baseli
             continue
         lacking = [m for m in r.metrics if m not in b.manifest.metrics]
         if lacking:
-            errors.append(f"{show(b.folder / METRICS_FILE)}: baseline lacks metrics "
-                          f"{', '.join(lacking)} (regenerate it with: slotsim regress --update --only {r.name})")
+            errors.append(
+                f"{show(b.folder / METRICS_FILE)}: baseline lacks metrics "
+                f"{', '.join(lacking)} (regenerate it with: slotsim regress --update --only {r.name})"
+            )
         loaded[r.name] = b
     if errors:
         raise BaselineError(*errors)

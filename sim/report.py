@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -61,7 +62,7 @@ class Results:
             raise InputError(f"{folder}/replications.parquet: no replications in it")
         self.params = list(self.sweep)
         self.summary = summarise(self.runs, self.reference, self.params)
-        self.styles = F.variant_styles(self.variants)   # colour by variant name, never by position
+        self.styles = F.variant_styles(self.variants)  # colour by variant name, never by position
         cells = self.manifest.get("cells", [])
         self.scenarios = {(c["variant"], c["point"]): c.get("scenario", {}) for c in cells}
 
@@ -70,7 +71,7 @@ class Results:
         return self.manifest["experiment"]["name"]
 
     def window(self) -> tuple[int, int]:
-        sc = next(iter(self.scenarios.values()), {})
+        sc: dict[str, Any] = next(iter(self.scenarios.values()), {})
         run = sc.get("run", {})
         return int(run.get("warmup_days", 0)), int(run.get("days", 0))
 
@@ -158,10 +159,14 @@ def markdown(r: Results, figures: dict[str, list[str]], fig_dir: str) -> str:
             lines += [f"## Point {i}: {point}", ""]
         lines += _table_means(r, point) + [""] + _table_diffs(r, point) + [""]
     lines += ["## Figures", ""]
-    titles = {"outcomes": "Where the released slots went", "sweep": "Sweep",
-              "differences": "Paired differences to the reference", "waits": "Waiting-time distributions",
-              "activity": "Bot activity and resale price over time"}
-    for kind, files in figures.items():
+    titles = {
+        "outcomes": "Where the released slots went",
+        "sweep": "Sweep",
+        "differences": "Paired differences to the reference",
+        "waits": "Waiting-time distributions",
+        "activity": "Bot activity and resale price over time",
+    }
+    for files in figures.values():
         for f in files:
             if f.endswith(".png"):
                 stem = f[:-4]
@@ -169,8 +174,14 @@ def markdown(r: Results, figures: dict[str, list[str]], fig_dir: str) -> str:
                 suffix = ""
                 if "_p" in stem:
                     suffix = f" ({r.points[int(stem.rsplit('_p', 1)[1])]})"
-                lines += [f"### {label}{suffix}", "", f"![{label}]({fig_dir}/{f})", "",
-                          f"PDF: [{stem}.pdf]({fig_dir}/{stem}.pdf)", ""]
+                lines += [
+                    f"### {label}{suffix}",
+                    "",
+                    f"![{label}]({fig_dir}/{f})",
+                    "",
+                    f"PDF: [{stem}.pdf]({fig_dir}/{stem}.pdf)",
+                    "",
+                ]
     return "\n".join(lines)
 
 
@@ -181,8 +192,9 @@ def _table_means(r: Results, point: str) -> list[str]:
     out = ["Mean ± 95% CI half-width:", "", head, "|---|" + "---:|" * len(r.variants)]
     cells = {(x.variant, x.metric): x for x in s.itertuples()}
     for m in metrics:
-        row = [m] + [fmt_ci(cells[(v, m)].mean, cells[(v, m)].half_width) if (v, m) in cells else ""
-                     for v in r.variants]
+        row = [m] + [
+            fmt_ci(cells[(v, m)].mean, cells[(v, m)].half_width) if (v, m) in cells else "" for v in r.variants
+        ]
         out.append("| " + " | ".join(row) + " |")
     return out
 
@@ -192,10 +204,13 @@ def _table_diffs(r: Results, point: str) -> list[str]:
     if s.empty:
         return []
     metrics = [m for m in HEADLINE if m in set(s.metric)]
-    out = [f"Paired difference to {r.reference} (variant - reference): mean ± paired half-width "
-           f"[unpaired Welch half-width]:", "",
-           "| metric | " + " | ".join(v for v in r.variants if v != r.reference) + " |",
-           "|---|" + "---:|" * (len(r.variants) - 1)]
+    out = [
+        f"Paired difference to {r.reference} (variant - reference): mean ± paired half-width "
+        f"[unpaired Welch half-width]:",
+        "",
+        "| metric | " + " | ".join(v for v in r.variants if v != r.reference) + " |",
+        "|---|" + "---:|" * (len(r.variants) - 1),
+    ]
     cells = {(x.variant, x.metric): x for x in s.itertuples()}
     for m in metrics:
         row = [m]
@@ -203,8 +218,9 @@ def _table_diffs(r: Results, point: str) -> list[str]:
             if v == r.reference:
                 continue
             x = cells.get((v, m))
-            row.append("" if x is None else f"{_signed(x.diff_mean)} ±{fmt(x.diff_half_width)} "
-                       f"[±{fmt(x.unpaired_half_width)}]")
+            row.append(
+                "" if x is None else f"{_signed(x.diff_mean)} ±{fmt(x.diff_half_width)} [±{fmt(x.unpaired_half_width)}]"
+            )
         out.append("| " + " | ".join(row) + " |")
     return out
 
@@ -239,4 +255,3 @@ def make_report(folder: str | Path, out: str | Path | None = None) -> Path:
     text = markdown(r, figures, rel.as_posix())
     write_text(out / "report.md", text + "\n")
     return out / "report.md"
-

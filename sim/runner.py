@@ -36,13 +36,14 @@ from .parallel import execute
 from .scenario import Scenario
 from .stats import IDENT
 
-BASE_POINT = "base"         # the point label of a plan without a sweep
+BASE_POINT = "base"  # the point label of a plan without a sweep
 
 
 @dataclass(frozen=True)
 class Cell:
     """One (variant, sweep point) with its resolved scenario; `seed` overrides the plan's master seed
     (regression entries carry their own)."""
+
     variant: str
     point: str
     params: tuple[tuple[str, Any], ...]
@@ -57,6 +58,7 @@ class Cell:
 @dataclass(frozen=True)
 class Task:
     """One run: what a worker needs, nothing more. `key` identifies the run (checkpoint name)."""
+
     variant: str
     point: str
     scenario: Scenario
@@ -72,6 +74,7 @@ def default_key(cell: Cell, seed: int, replication: int) -> str:
 @dataclass
 class RunPlan:
     """Cells x replications. replications: the same for every cell, or {cell index: count}."""
+
     cells: list[Cell]
     seed: int | None = None
     replications: int | Mapping[int, int] = 1
@@ -140,7 +143,7 @@ def run_task(task: Task, collect: Callable[[Task, Any], Any] = collect_metrics) 
 
 @dataclass
 class Frames:
-    runs: pd.DataFrame                                  # one row per run
+    runs: pd.DataFrame  # one row per run
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # per-run tables, stacked
 
     def table(self, name: str) -> pd.DataFrame:
@@ -150,9 +153,9 @@ class Frames:
 @dataclass
 class Result:
     plan: RunPlan
-    payloads: dict[str, Any]                            # key -> payload (the memo)
-    computed: int = 0                                   # runs executed by this call
-    loaded: int = 0                                     # runs read from the cache
+    payloads: dict[str, Any]  # key -> payload (the memo)
+    computed: int = 0  # runs executed by this call
+    loaded: int = 0  # runs read from the cache
 
     def payload(self, i: int, k: int) -> Any:
         return self.payloads[self.plan.task(i, k).key]
@@ -164,11 +167,21 @@ class Result:
         return tidy(self.plan, self.payloads, ident, by_replication)
 
 
-def run(plan: RunPlan, *, collect: Callable[[Task, Any], Any] = collect_metrics,
-        fn: Callable[[Task], Any] | None = None, cache=None, fresh: bool = False, memo: dict | None = None,
-        jobs: int | None = None, scheduler: str | None = None, dask_workers: int | None = None,
-        progress: bool | None = None, desc: str = "runs",
-        on_progress: Callable[[int, int, Task | None], None] | None = None) -> Result:
+def run(
+    plan: RunPlan,
+    *,
+    collect: Callable[[Task, Any], Any] = collect_metrics,
+    fn: Callable[[Task], Any] | None = None,
+    cache=None,
+    fresh: bool = False,
+    memo: dict | None = None,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    dask_workers: int | None = None,
+    progress: bool | None = None,
+    desc: str = "runs",
+    on_progress: Callable[[int, int, Task | None], None] | None = None,
+) -> Result:
     """Run every task of the plan not already in `memo` (or, unless `fresh`, in `cache`).
 
     fn(task) -> payload replaces `run_task` with `collect` (a test's fake, a counting wrapper).
@@ -202,8 +215,16 @@ def run(plan: RunPlan, *, collect: Callable[[Task, Any], Any] = collect_metrics,
     if on_progress:
         on_progress(0, len(todo), todo[0] if todo else None)
     if todo:
-        execute(fn or partial(run_task, collect=collect), todo, jobs=jobs, scheduler=scheduler,
-                dask_workers=dask_workers, progress=progress, desc=desc, on_done=on_done)
+        execute(
+            fn or partial(run_task, collect=collect),
+            todo,
+            jobs=jobs,
+            scheduler=scheduler,
+            dask_workers=dask_workers,
+            progress=progress,
+            desc=desc,
+            on_done=on_done,
+        )
     return Result(plan, memo, len(todo), loaded)
 
 
@@ -212,8 +233,9 @@ def cell_value(v: Any) -> Any:
     return json.dumps(v, sort_keys=True, default=str) if isinstance(v, (list, tuple, dict)) else v
 
 
-def tidy(plan: RunPlan, payloads: Mapping[str, Any], ident: tuple[str, ...] = IDENT,
-         by_replication: bool = False) -> Frames:
+def tidy(
+    plan: RunPlan, payloads: Mapping[str, Any], ident: tuple[str, ...] = IDENT, by_replication: bool = False
+) -> Frames:
     """The plan's results in a fixed order, never in completion order: cell by cell, replication
     by replication (or replication by replication, cell by cell: the plan's run order).
     runs: the `ident` columns (and the swept parameters after the point) and the metrics;
@@ -226,8 +248,13 @@ def tidy(plan: RunPlan, payloads: Mapping[str, Any], ident: tuple[str, ...] = ID
         cell = plan.cells[i]
         seed = plan.seed_of(cell)
         payload = payloads[plan.key(cell, seed, k)]
-        full = {"variant": cell.variant, "point": cell.point,
-                **{p: cell_value(v) for p, v in cell.params}, "replication": k, "seed": seed}
+        full = {
+            "variant": cell.variant,
+            "point": cell.point,
+            **{p: cell_value(v) for p, v in cell.params},
+            "replication": k,
+            "seed": seed,
+        }
         rows.append({c: x for c, x in full.items() if c in ident or c not in IDENT} | payload["metrics"])
         for name, d in payload.items():
             if name != "metrics" and isinstance(d, pd.DataFrame):
@@ -239,8 +266,7 @@ def tidy(plan: RunPlan, payloads: Mapping[str, Any], ident: tuple[str, ...] = ID
 # --------------------------------------------------------------------------- one call from Python
 
 
-def run_plan(spec: Mapping[str, Any], *, out=None, jobs: int | None = None, progress: bool | None = False,
-             **executor):
+def run_plan(spec: Mapping[str, Any], *, out=None, jobs: int | None = None, progress: bool | None = False, **executor):
     """Run an experiment given as a plain dict; return its Outcome (`.runs`, `.summary`, `.daily`...).
 
         >>> import sim

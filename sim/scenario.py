@@ -37,21 +37,32 @@ class Strict(BaseModel):
 
 class Centre(Strict):
     capacity_per_day: int = Field(
-        800, ge=1, description="appointments per working day (Rabat >800/day, Consul General Feb 2023)")
+        800, ge=1, description="appointments per working day (Rabat >800/day, Consul General Feb 2023)"
+    )
     working_weekdays: tuple[int, ...] = Field(
-        (0, 1, 2, 3, 4), description="weekdays with appointments, Monday=0 (5-6 per week, centres' pages)")
+        (0, 1, 2, 3, 4), description="weekdays with appointments, Monday=0 (5-6 per week, centres' pages)"
+    )
     release_days_ahead: int = Field(
-        14, ge=1, le=180, description="slots for day D are released on day D minus this many days "
-        "(EU Visa Code Art. 9(2): appointment as a rule within 2 weeks)")
+        14,
+        ge=1,
+        le=180,
+        description="slots for day D are released on day D minus this many days "
+        "(EU Visa Code Art. 9(2): appointment as a rule within 2 weeks)",
+    )
     release_hour: float = Field(
-        9.0, ge=0.0, lt=24.0, description="hour of day (0-24, decimal) of the announced release [EST]")
+        9.0, ge=0.0, lt=24.0, description="hour of day (0-24, decimal) of the announced release [EST]"
+    )
     service_fee_eur: NonNeg = Field(
-        25.0, description="provider service fee per appointment, EUR (TLS Morocco 268 MAD, 2018)")
+        25.0, description="provider service fee per appointment, EUR (TLS Morocco 268 MAD, 2018)"
+    )
     no_show_prob: Prob = Field(
-        0.15, description="probability a genuine applicant with free booking misses the appointment "
-        "(Dantas et al. 2018; [EST] 10-30% free booking)")
+        0.15,
+        description="probability a genuine applicant with free booking misses the appointment "
+        "(Dantas et al. 2018; [EST] 10-30% free booking)",
+    )
     no_show_prob_prepaid: Prob = Field(
-        0.05, description="no-show probability when the appointment was prepaid ([EST] 2-10%)")
+        0.05, description="no-show probability when the appointment was prepaid ([EST] 2-10%)"
+    )
 
     @model_validator(mode="after")
     def _weekdays(self):
@@ -67,22 +78,26 @@ class Centre(Strict):
 
 class Demand(Strict):
     applicants_per_year: NonNeg = Field(
-        220_000.0, description="mean applicants per year at seasonality 1 "
-        "(Rabat ~147k in 2023; one large centre 150-300k; Médias24, Schengen News)")
+        220_000.0,
+        description="mean applicants per year at seasonality 1 "
+        "(Rabat ~147k in 2023; one large centre 150-300k; Médias24, Schengen News)",
+    )
     seasonality: tuple[NonNeg, ...] = Field(
         (0.8, 0.8, 0.9, 1.0, 1.1, 1.35, 1.45, 1.3, 1.0, 0.8, 0.75, 0.75),
         description="12 monthly multipliers, January first, of the arrival rate "
-        "(summer peak: embassy 2018 via article19.ma)")
+        "(summer peak: embassy 2018 via article19.ma)",
+    )
     segment_shares: dict[Segment, Prob] = Field(
         default_factory=lambda: dict(DEFAULT_SEGMENT_SHARES),
-        description="share of applicants per segment, summing to 1 [EST]")
+        description="share of applicants per segment, summing to 1 [EST]",
+    )
     latest_useful_days_median: Pos = Field(
-        40.0, description="median days from need to the latest useful appointment (travel date minus "
-        "processing) [EST from 7-15 day normal waits and 30-60 day peaks]")
-    latest_useful_days_sigma: NonNeg = Field(
-        0.5, description="log-normal sigma of that delay (dimensionless) [EST]")
-    latest_useful_days_min: Pos = Field(
-        7.0, description="lower bound of that delay, days [EST]")
+        40.0,
+        description="median days from need to the latest useful appointment (travel date minus "
+        "processing) [EST from 7-15 day normal waits and 30-60 day peaks]",
+    )
+    latest_useful_days_sigma: NonNeg = Field(0.5, description="log-normal sigma of that delay (dimensionless) [EST]")
+    latest_useful_days_min: Pos = Field(7.0, description="lower bound of that delay, days [EST]")
 
     @model_validator(mode="after")
     def _check(self):
@@ -110,20 +125,28 @@ class Humans(Strict):
             "daily": Habit(share=0.40, checks_per_day=1.0),
             "few_weekly": Habit(share=0.20, checks_per_day=0.4),
         },
-        description="checking habits (from a few a week to hourly [EST])")
+        description="checking habits (from a few a week to hourly [EST])",
+    )
     booking_minutes_median: Pos = Field(
-        2.0, description="median minutes a person needs to complete a booking form ([EST] 30 s-5 min)")
+        2.0, description="median minutes a person needs to complete a booking form ([EST] 30 s-5 min)"
+    )
     booking_minutes_sigma: NonNeg = Field(0.6, description="log-normal sigma of booking time [EST]")
     patience_days_median: NonNeg = Field(
-        7.0, description="median days of searching before a person considers a reseller [EST]")
+        7.0, description="median days of searching before a person considers a reseller [EST]"
+    )
     willingness_to_pay_eur_median: NonNeg = Field(
-        250.0, description="median price a person would pay a reseller, EUR "
-        "(typical resale 3,000 MAD ~EUR 275: Hibapress, visaverge 2025)")
+        250.0,
+        description="median price a person would pay a reseller, EUR "
+        "(typical resale 3,000 MAD ~EUR 275: Hibapress, visaverge 2025)",
+    )
     willingness_to_pay_sigma: NonNeg = Field(
-        0.8, description="log-normal sigma of willingness to pay (covers EUR 15-1,000 quoted) [EST]")
+        0.8, description="log-normal sigma of willingness to pay (covers EUR 15-1,000 quoted) [EST]"
+    )
     pay_deadline_prob: Prob = Field(
-        0.9, description="probability a person drawn in a lottery pays the fee within the deadline "
-        "([EST]; Ticketmaster Verified Fan ~40% for non-essential tickets)")
+        0.9,
+        description="probability a person drawn in a lottery pays the fee within the deadline "
+        "([EST]; Ticketmaster Verified Fan ~40% for non-essential tickets)",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -140,37 +163,44 @@ class Humans(Strict):
 class Reseller(Strict):
     name: str = Field(description="label of this reseller")
     mode: Literal["speculative", "to_order"] = Field(
-        "speculative", description="speculative: book under placeholder names, then sell and rename; "
-        "to_order: book only for a paying client")
+        "speculative",
+        description="speculative: book under placeholder names, then sell and rename; "
+        "to_order: book only for a paying client",
+    )
     bots: int = Field(100, ge=0, description="bots in the fleet at the start (fleets of hundreds [EST])")
     poll_interval_s: Pos = Field(5.0, description="seconds between two checks of one bot ([EST] 1-30 s)")
-    reaction_s: NonNeg = Field(
-        1.0, description="seconds from seeing a slot to completing its booking ([EST] 0.1-5 s)")
+    reaction_s: NonNeg = Field(1.0, description="seconds from seeing a slot to completing its booking ([EST] 0.1-5 s)")
     bookings_per_bot_per_release: Pos = Field(
-        2.0, description="slots one bot (its accounts) books per release at most [EST]")
+        2.0, description="slots one bot (its accounts) books per release at most [EST]"
+    )
     cost_per_attempt_eur: NonNeg = Field(
-        0.01, description="base cost of one booking attempt (servers, accounts), EUR [EST]")
-    cost_per_bot_day_eur: NonNeg = Field(
-        0.5, description="fixed cost of running one bot for a day, EUR [EST]")
-    price_eur: Pos = Field(
-        275.0, description="starting resale price, EUR (typical 3,000 MAD: Hibapress; DW 2023)")
+        0.01, description="base cost of one booking attempt (servers, accounts), EUR [EST]"
+    )
+    cost_per_bot_day_eur: NonNeg = Field(0.5, description="fixed cost of running one bot for a day, EUR [EST]")
+    price_eur: Pos = Field(275.0, description="starting resale price, EUR (typical 3,000 MAD: Hibapress; DW 2023)")
     price_min_eur: NonNeg = Field(15.0, description="lowest price the reseller asks, EUR (BFMTV)")
     price_max_eur: Pos = Field(1000.0, description="highest price, EUR (6,000-11,000 MAD: visaverge)")
     price_elasticity: NonNeg = Field(
-        0.15, description="daily relative price change per unit of (buyers waiting - slots held) "
-        "over daily capacity [EST]")
+        0.15,
+        description="daily relative price change per unit of (buyers waiting - slots held) over daily capacity [EST]",
+    )
     adaptive: bool = Field(True, description="review profit every review_days and resize the fleet")
     review_days: int = Field(7, ge=1, description="days between two profit reviews")
     growth_rate: NonNeg = Field(0.25, description="largest relative fleet change at one review [EST]")
     target_sell_through: Prob = Field(
-        0.75, description="share of booked slots sold below which a speculative fleet shrinks "
-        "([EST]: about a quarter of speculative stock goes unsold)")
+        0.75,
+        description="share of booked slots sold below which a speculative fleet shrinks "
+        "([EST]: about a quarter of speculative stock goes unsold)",
+    )
     max_bots: int = Field(2000, ge=0, description="fleet size cap")
     fake_registrations_per_bot: NonNeg = Field(
-        1.0, description="fake or duplicate identities registered per bot under random allocation [EST]")
+        1.0, description="fake or duplicate identities registered per bot under random allocation [EST]"
+    )
     duplicates_per_client: NonNeg = Field(
-        0.7, description="extra registrations per client under random allocation "
-        "(1.70 per person without identity binding: USCIS H-1B FY24)")
+        0.7,
+        description="extra registrations per client under random allocation "
+        "(1.70 per person without identity binding: USCIS H-1B FY24)",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -186,20 +216,25 @@ class Captcha(Strict):
     enabled: bool = False
     human_solve_s: NonNeg = Field(13.0, description="seconds per human solve (9-18 s: Searles 2023)")
     human_fail_prob: Prob = Field(0.25, description="human failure per try (50-85% success: Bursztein 2010)")
-    bot_cost_per_1000_eur: NonNeg = Field(2.0, description="solving service EUR per 1,000 solves "
-                                          "($0.5-3: Motoyama 2010)")
-    bot_solve_s: NonNeg = Field(14.0, description="seconds per bot solve (service median 14 s: Motoyama 2010; "
-                                "automated solvers <1 s: Searles 2023)")
+    bot_cost_per_1000_eur: NonNeg = Field(
+        2.0, description="solving service EUR per 1,000 solves ($0.5-3: Motoyama 2010)"
+    )
+    bot_solve_s: NonNeg = Field(
+        14.0,
+        description="seconds per bot solve (service median 14 s: Motoyama 2010; automated solvers <1 s: Searles 2023)",
+    )
     bot_fail_prob: Prob = Field(0.12, description="bot failure per try (85-90% accuracy: Motoyama 2010)")
 
 
 class Otp(Strict):
     enabled: bool = False
     delay_s: NonNeg = Field(30.0, description="seconds to receive and type a code, for everyone [EST]")
-    bot_cost_per_identity_eur: NonNeg = Field(0.3, description="EUR per rented number or mailbox "
-                                              "([EST] $0.05-1, vendor pages)")
-    bot_non_delivery_prob: Prob = Field(0.3, description="share of codes never delivered to rented numbers "
-                                        "(18-40%, vendor pages)")
+    bot_cost_per_identity_eur: NonNeg = Field(
+        0.3, description="EUR per rented number or mailbox ([EST] $0.05-1, vendor pages)"
+    )
+    bot_non_delivery_prob: Prob = Field(
+        0.3, description="share of codes never delivered to rented numbers (18-40%, vendor pages)"
+    )
     human_non_delivery_prob: Prob = Field(0.03, description="share of codes lost for genuine users [EST]")
     accounts_per_bot: Pos = Field(1.0, description="verified accounts a bot can run with OTP on [EST]")
 
@@ -207,12 +242,15 @@ class Otp(Strict):
 class IpBlocking(Strict):
     enabled: bool = False
     requests_per_ip_per_minute: Pos = Field(6.0, description="requests allowed per address per minute [EST]")
-    proxy_ips: int = Field(500, ge=1, description="addresses a fleet rotates through "
-                           "(millions available: Mi et al. S&P 2019; [EST] rented pool)")
-    proxy_cost_per_attempt_eur: NonNeg = Field(0.01, description="EUR per booking attempt "
-                                               "([EST] 0.001-0.03 from 0.5-3 MB per attempt)")
-    human_block_prob: Prob = Field(0.02, description="chance a person's attempt is blocked (shared "
-                                   "addresses) [EST]")
+    proxy_ips: int = Field(
+        500,
+        ge=1,
+        description="addresses a fleet rotates through (millions available: Mi et al. S&P 2019; [EST] rented pool)",
+    )
+    proxy_cost_per_attempt_eur: NonNeg = Field(
+        0.01, description="EUR per booking attempt ([EST] 0.001-0.03 from 0.5-3 MB per attempt)"
+    )
+    human_block_prob: Prob = Field(0.02, description="chance a person's attempt is blocked (shared addresses) [EST]")
 
 
 class Prepayment(Strict):
@@ -223,8 +261,10 @@ class Prepayment(Strict):
 class IdentityBinding(Strict):
     enabled: bool = False
     detection_prob: Prob = Field(
-        0.95, description="chance a duplicate or fake registration is caught (passport video call, "
-        "TLS Morocco Sept 2024; 1.06 duplicates per person remain: USCIS FY25)")
+        0.95,
+        description="chance a duplicate or fake registration is caught (passport video call, "
+        "TLS Morocco Sept 2024; 1.06 duplicates per person remain: USCIS FY25)",
+    )
 
 
 class Defences(Strict):
@@ -240,24 +280,33 @@ class Defences(Strict):
 
 class Scheme(Strict):
     kind: Literal["first_come", "progressive_random", "random_allocation"] = Field(
-        "first_come", description="how released slots reach applicants")
+        "first_come", description="how released slots reach applicants"
+    )
     batches_per_day: int = Field(6, ge=1, description="progressive_random: batches per release day")
     window_hours: Pos = Field(10.0, le=24.0, description="progressive_random: hours over which batches open")
     enrolled_segments: tuple[Segment, ...] = Field(
-        SEGMENTS, description="random_allocation: segments served by the draw; others book first-come")
+        SEGMENTS, description="random_allocation: segments served by the draw; others book first-come"
+    )
     draw_capacity_share: float | None = Field(
-        None, ge=0.0, le=1.0, description="random_allocation: share of capacity given to the draw "
-        "(default: the enrolled segments' share of demand)")
+        None,
+        ge=0.0,
+        le=1.0,
+        description="random_allocation: share of capacity given to the draw "
+        "(default: the enrolled segments' share of demand)",
+    )
     draw_interval_days: Pos = Field(1.0, description="random_allocation: days between draws")
     payment_deadline_hours: Pos = Field(
-        48.0, description="random_allocation: hours a winner has to pay (3 days TLS Algeria; [EST] 48-72 h)")
-    waiting_list_factor: NonNeg = Field(
-        1.0, description="random_allocation: waiting-list length per slot drawn")
+        48.0, description="random_allocation: hours a winner has to pay (3 days TLS Algeria; [EST] 48-72 h)"
+    )
+    waiting_list_factor: NonNeg = Field(1.0, description="random_allocation: waiting-list length per slot drawn")
     duplicate_detection_prob: Prob = Field(
-        0.3, description="random_allocation: chance a duplicate or fake registration is caught without "
-        "identity binding ([EST]; 1.70 registrations per person without binding: USCIS H-1B FY24)")
+        0.3,
+        description="random_allocation: chance a duplicate or fake registration is caught without "
+        "identity binding ([EST]; 1.70 registrations per person without binding: USCIS H-1B FY24)",
+    )
     registration_valid_days: Pos = Field(
-        60.0, description="random_allocation: days a registration stays valid (45-60 days, lesiteinfo)")
+        60.0, description="random_allocation: days a registration stays valid (45-60 days, lesiteinfo)"
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -268,6 +317,7 @@ class Scheme(Strict):
 
 class Policy(Strict):
     """What the centre runs from a given day: a scheme and its defences."""
+
     scheme: Scheme = Scheme()
     defences: Defences = Defences()
 

@@ -9,10 +9,9 @@ draw share and the friction of an attempt.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
-
-import math
 
 import numpy as np
 
@@ -29,13 +28,14 @@ class UniformSource(Protocol):
 
 @dataclass(frozen=True)
 class Batch:
-    at_day: float       # time of day (fraction of a day) the batch opens
+    at_day: float  # time of day (fraction of a day) the batch opens
     slots: int
-    announced: bool     # an announced moment lets bots poll in a burst, below any rate limit
+    announced: bool  # an announced moment lets bots poll in a burst, below any rate limit
 
 
 class Attempt(NamedTuple):
     """One booking attempt's cost (a NamedTuple: made once per attempt, on the hot path)."""
+
     duration_days: float
     failed: bool
     defence_days: float  # part of the duration spent on CAPTCHA and OTP (effort metric)
@@ -62,8 +62,7 @@ class Friction:
         self.bot_accounts_cap = d.otp.accounts_per_bot if d.otp.enabled else None
         ip = d.ip_blocking
         # Requests a fleet can make per day when it must poll all day (unannounced openings).
-        self.bot_poll_cap_per_day = (ip.proxy_ips * ip.requests_per_ip_per_minute * 1440.0
-                                     if ip.enabled else None)
+        self.bot_poll_cap_per_day = ip.proxy_ips * ip.requests_per_ip_per_minute * 1440.0 if ip.enabled else None
 
     def human(self, rng: UniformSource, form_days: float) -> Attempt:
         d = self.d

@@ -42,6 +42,7 @@ def values(x) -> np.ndarray:
 @dataclass(frozen=True)
 class Interval:
     """A t-interval of a mean: mean ± half_width from n values of standard deviation sd."""
+
     mean: float
     half_width: float
     n: int
@@ -93,6 +94,7 @@ def paired_interval(x, y, confidence: float = CONFIDENCE, alpha: float | None = 
 @dataclass(frozen=True)
 class Welch:
     """Welch's two-sample comparison of mean(a) - mean(b)."""
+
     diff: float
     se: float
     df: float
@@ -127,7 +129,7 @@ def welch(a, b, confidence: float = CONFIDENCE, alpha: float | None = None, part
         return Welch(diff, 0.0, math.nan, 0.0, math.nan, na, nb)
     if not math.isfinite(se2):
         return Welch(diff, math.nan, math.nan, math.nan, math.nan, na, nb)
-    df = se2 ** 2 / sum(p ** 2 / (len(x) - 1) for p, x in zip(parts, (a, b)) if len(x) >= 2 and p > 0)
+    df = se2**2 / sum(p**2 / (len(x) - 1) for p, x in zip(parts, (a, b)) if len(x) >= 2 and p > 0)
     se = math.sqrt(se2)
     half_width = float(t_quantile(df, confidence, alpha) * se)
     return Welch(diff, se, float(df), half_width, float(2.0 * stats.t.sf(abs(diff) / se, df)), na, nb)
@@ -146,12 +148,16 @@ IDENT = ("variant", "point", "replication", "seed")
 def metric_columns(runs: pd.DataFrame, params=()) -> list[str]:
     """The numeric (non-boolean) columns of a tidy frame of runs, identifiers and parameters left out."""
     skip = {*IDENT, *params}
-    return [c for c in runs.columns if c not in skip and pd.api.types.is_numeric_dtype(runs[c])
-            and not pd.api.types.is_bool_dtype(runs[c])]
+    return [
+        c
+        for c in runs.columns
+        if c not in skip and pd.api.types.is_numeric_dtype(runs[c]) and not pd.api.types.is_bool_dtype(runs[c])
+    ]
 
 
-def summarise(runs: pd.DataFrame, reference: str, params=(), metrics: list[str] | None = None,
-              confidence: float = CONFIDENCE) -> pd.DataFrame:
+def summarise(
+    runs: pd.DataFrame, reference: str, params=(), metrics: list[str] | None = None, confidence: float = CONFIDENCE
+) -> pd.DataFrame:
     """One row per (variant, point, metric): mean, sd, 95% CI, n; and, for variants other than the
     reference, the paired difference (variant - reference, replication by replication at the same
     point) with its CI, and the Welch half-width the same two samples would give unpaired."""
@@ -183,8 +189,15 @@ def summarise(runs: pd.DataFrame, reference: str, params=(), metrics: list[str] 
                     row["unpaired_half_width"] = welch_half_width(x[both], y[both], confidence)
                 rows.append(row)
     out = pd.DataFrame(rows)
-    for c in ("diff_n", "diff_mean", "diff_sd", "diff_ci_low", "diff_ci_high", "diff_half_width",
-              "unpaired_half_width"):
+    for c in (
+        "diff_n",
+        "diff_mean",
+        "diff_sd",
+        "diff_ci_low",
+        "diff_ci_high",
+        "diff_half_width",
+        "unpaired_half_width",
+    ):
         if c not in out.columns:
             out[c] = np.nan
     if "diff_n" in out.columns:

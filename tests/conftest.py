@@ -24,8 +24,7 @@ SCENARIO_FILES = {
 }
 
 # A tenth of the baseline centre and demand, 60 days of which 20 are warm-up.
-SHORT = ("run.days=60", "run.warmup_days=20", "demand.applicants_per_year=22000",
-         "centre.capacity_per_day=80")
+SHORT = ("run.days=60", "run.warmup_days=20", "demand.applicants_per_year=22000", "centre.capacity_per_day=80")
 
 # The baseline fleets scaled like the centre: bots then take part of the slots, not all.
 SCALED_FLEETS = ("resellers.0.bots=15", "resellers.1.bots=10", "resellers.2.bots=8", "resellers.3.bots=4")

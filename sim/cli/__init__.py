@@ -14,5 +14,14 @@ from .status import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
 # The name the command line has always used for a user error (benchmarks/bench.py imports it).
 BadInput = InputError
 
-__all__ = ["BENCHMARK", "COMMANDS", "EXIT_BAD_INPUT", "EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "BadInput",
-           "build_parser", "main"]
+__all__ = [
+    "BENCHMARK",
+    "COMMANDS",
+    "EXIT_BAD_INPUT",
+    "EXIT_FAIL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "BadInput",
+    "build_parser",
+    "main",
+]

@@ -37,39 +37,55 @@ def cmd_batch(args) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     print(ex.describe_plan(plan).splitlines()[0], file=sys.stderr)
     try:
-        outcome = ex.run_experiment(plan, out, jobs=args.jobs, scheduler=args.scheduler,
-                                    dask_workers=args.dask_local, progress=False if args.no_progress else None,
-                                    fresh=args.fresh)
+        outcome = ex.run_experiment(
+            plan,
+            out,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            dask_workers=args.dask_local,
+            progress=False if args.no_progress else None,
+            fresh=args.fresh,
+        )
     except KeyboardInterrupt:
         saved = len(list((out / ex.RUNS_DIR).glob("*.pkl")))
-        print(f"interrupted: finished replications are kept in {out / ex.RUNS_DIR} ({saved} files); "
-              f"run the same command again to resume", file=sys.stderr)
+        print(
+            f"interrupted: finished replications are kept in {out / ex.RUNS_DIR} ({saved} files); "
+            f"run the same command again to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except Exception:
-        print(f"batch stopped by an error; finished replications are kept in {out / ex.RUNS_DIR}: "
-              f"run the same command again to resume", file=sys.stderr)
+        print(
+            f"batch stopped by an error; finished replications are kept in {out / ex.RUNS_DIR}: "
+            f"run the same command again to resume",
+            file=sys.stderr,
+        )
         raise
     ex.write_results(outcome, out, executor, started)
     print(ex.headline_table(outcome.summary))
     missed = [f"{v} @ {p}" for (v, p), d in outcome.decisions.items() if not d.met]
     if missed:
-        print(f"target precision not reached within max_replications for: {', '.join(missed)}",
-              file=sys.stderr)
-    print(f"wrote {out}/: {int(outcome.runs.shape[0])} replications ({outcome.computed} run now, "
-          f"{outcome.loaded} from checkpoints) in {outcome.wall_s:.1f} s; next: slotsim report {out}",
-          file=sys.stderr)
+        print(f"target precision not reached within max_replications for: {', '.join(missed)}", file=sys.stderr)
+    print(
+        f"wrote {out}/: {int(outcome.runs.shape[0])} replications ({outcome.computed} run now, "
+        f"{outcome.loaded} from checkpoints) in {outcome.wall_s:.1f} s; next: slotsim report {out}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("batch", help="run an experiment file (variants x sweep x replications) and store "
-                       "its results; resumes an interrupted run")
+    p = sub.add_parser(
+        "batch",
+        help="run an experiment file (variants x sweep x replications) and store "
+        "its results; resumes an interrupted run",
+    )
     p.add_argument("experiment", help="experiment YAML file (scenarios/experiments/*.yaml)")
-    p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: all cores; "
-                   "1 = in this process)")
+    p.add_argument(
+        "--jobs", type=int, default=None, help="local worker processes (default: all cores; 1 = in this process)"
+    )
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
-    p.add_argument("--dask-local", type=int, metavar="N", default=None,
-                   help="start a local Dask cluster of N workers")
+    p.add_argument("--dask-local", type=int, metavar="N", default=None, help="start a local Dask cluster of N workers")
     p.add_argument("--out", metavar="DIR", help="results folder (default: results/<experiment name>)")
     p.add_argument("--fresh", action="store_true", help="ignore saved replications and run everything again")
     p.add_argument("--dry-run", action="store_true", help="print the cells and exit without simulating")

@@ -26,8 +26,11 @@ def cmd_compare(args) -> int:
         write_csv(args.out, runs)
     if args.json:
         summary = summarise(runs)
-        print(json.dumps({v: {m: (None if math.isnan(x) else x) for m, x in summary[(v, "mean")].items()}
-                          for v in variants}))
+        print(
+            json.dumps(
+                {v: {m: (None if math.isnan(x) else x) for m, x in summary[(v, "mean")].items()} for v in variants}
+            )
+        )
     else:
         print(table(runs))
     return EXIT_OK
@@ -37,12 +40,23 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("compare", help="run several schemes on the same demand and print them side by side")
     p.add_argument("files", nargs="*", help="scenario files to compare (each is a column)")
     p.add_argument("--base", help="base scenario for --presets")
-    p.add_argument("--presets", action="append", default=[], metavar="A,B,...",
-                   help=f"scheme presets applied to --base: {', '.join(PRESETS)}")
+    p.add_argument(
+        "--presets",
+        action="append",
+        default=[],
+        metavar="A,B,...",
+        help=f"scheme presets applied to --base: {', '.join(PRESETS)}",
+    )
     p.add_argument("--all-presets", action="store_true", help="every preset, on --base")
     p.add_argument("--seed", type=int, default=None, help="master seed (default: the first scenario's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a field in every scenario compared")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field in every scenario compared",
+    )
     p.add_argument("--replications", type=int, default=1, help="replications per scheme (default 1)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the means as one JSON object")

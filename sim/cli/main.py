@@ -21,7 +21,8 @@ COMMANDS = (run, bench, compare, batch, report, regress)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="slotsim", description="Simulate visa appointment allocation with bots and resellers.")
+        prog="slotsim", description="Simulate visa appointment allocation with bots and resellers."
+    )
     parser.add_argument("--version", action="version", version=f"slotsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

@@ -44,8 +44,9 @@ def cmd_regress(args) -> int:
     suite_path = Path(args.suite)
     baselines = Path(args.baselines)
     if args.update and args.overrides:
-        raise InputError("--set cannot be combined with --update: put overrides in the suite file, "
-                         "so that the baseline records them")
+        raise InputError(
+            "--set cannot be combined with --update: put overrides in the suite file, so that the baseline records them"
+        )
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs {args.jobs}: must be at least 1")
     suite = load_suite(suite_path)
@@ -80,20 +81,31 @@ def report(suite: Suite, entries: list[Resolved], results: dict, loaded: dict, t
         if ignored:
             print(f"  note: in the baseline but not compared: {', '.join(ignored)}")
         print(format_table(rows))
-        failures += [f"{r.name}: {x.metric} ({format_diff(x.diff, x.base_mean)}, tolerance {x.tolerance:.4g})"
-                     for x in bad]
+        failures += [
+            f"{r.name}: {x.metric} ({format_diff(x.diff, x.base_mean)}, tolerance {x.tolerance:.4g})" for x in bad
+        ]
     wall = time.perf_counter() - t0
     total = sum(counts.values())
-    print(f"\nregress: {len(entries)} entries, {total} comparisons: {counts['same']} same, {counts['ok']} "
-          f"changed within tolerance, {counts['FAIL']} failed, {counts['info']} informational; {wall:.1f} s")
+    print(
+        f"\nregress: {len(entries)} entries, {total} comparisons: {counts['same']} same, {counts['ok']} "
+        f"changed within tolerance, {counts['FAIL']} failed, {counts['info']} informational; {wall:.1f} s"
+    )
     if failures:
         print("FAILED:\n" + "\n".join(f"  {f}" for f in failures))
         return EXIT_FAIL
     return EXIT_OK
 
 
-def update(suite: Suite, suite_path: Path, entries: list[Resolved], results: dict, old: dict,
-           baselines: Path, t0: float, partial: bool) -> int:
+def update(
+    suite: Suite,
+    suite_path: Path,
+    entries: list[Resolved],
+    results: dict,
+    old: dict,
+    baselines: Path,
+    t0: float,
+    partial: bool,
+) -> int:
     """Rewrite the baselines whose numbers or manifest changed, printing what moved."""
     root = (suite_path.parent / suite.root).resolve()
     commit, dirty = git_state(root)
@@ -114,8 +126,7 @@ def update(suite: Suite, suite_path: Path, entries: list[Resolved], results: dic
             status = "updated"
         else:
             notes, moved, new_metrics = [], [], []
-            status = "new baseline" if prev is None else \
-                f"rewritten (the old one was unusable: {prev.messages[0]})"
+            status = "new baseline" if prev is None else f"rewritten (the old one was unusable: {prev.messages[0]})"
         write_baseline(folder, manifest, text)
         print(f"{r.name}: {status} -> {show(folder)}")
         for n in notes:
@@ -129,34 +140,65 @@ def update(suite: Suite, suite_path: Path, entries: list[Resolved], results: dic
             print("  no metric moved (manifest only)")
     if not partial:
         names = {r.name for r in entries}
-        stale = sorted(p.name for p in baselines.iterdir() if p.is_dir() and p.name not in names) \
-            if baselines.is_dir() else []
+        stale = (
+            sorted(p.name for p in baselines.iterdir() if p.is_dir() and p.name not in names)
+            if baselines.is_dir()
+            else []
+        )
         for s in stale:
             print(f"note: {show(baselines / s)} belongs to no suite entry: delete it if it is obsolete")
-    print(f"regress --update: {len(entries)} entries in {time.perf_counter() - t0:.1f} s; "
-          "review the diff of the baselines before committing")
+    print(
+        f"regress --update: {len(entries)} entries in {time.perf_counter() - t0:.1f} s; "
+        "review the diff of the baselines before committing"
+    )
     return EXIT_OK
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser(
-        "regress", help="rerun the regression suite and compare its metrics with the committed baselines",
+        "regress",
+        help="rerun the regression suite and compare its metrics with the committed baselines",
         description="Run every entry of the regression suite and compare each metric of the contract with "
         "its baseline. Exit 0 when all hold, 1 when a metric moved beyond its tolerance, 2 on bad input. "
-        "See docs/regression.md.")
-    p.add_argument("--update", action="store_true",
-                   help="rewrite the baselines from this run and print what moved (review the diff, commit)")
-    p.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME",
-                   help="run only these entries")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help=f"worker processes (default: the usable cores, here {default_jobs()})")
-    p.add_argument("--suite", default=str(DEFAULT_SUITE), metavar="FILE",
-                   help="suite file (default: scenarios/regression.yaml of the repository)")
-    p.add_argument("--baselines", default=str(DEFAULT_BASELINES), metavar="DIR",
-                   help="baselines folder (default: results/baselines of the repository)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a scenario field in every entry, e.g. to check that a change is "
-                   "caught (not with --update)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: when the output is a terminal)")
+        "See docs/regression.md.",
+    )
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite the baselines from this run and print what moved (review the diff, commit)",
+    )
+    p.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME", help="run only these entries")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"worker processes (default: the usable cores, here {default_jobs()})",
+    )
+    p.add_argument(
+        "--suite",
+        default=str(DEFAULT_SUITE),
+        metavar="FILE",
+        help="suite file (default: scenarios/regression.yaml of the repository)",
+    )
+    p.add_argument(
+        "--baselines",
+        default=str(DEFAULT_BASELINES),
+        metavar="DIR",
+        help="baselines folder (default: results/baselines of the repository)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario field in every entry, e.g. to check that a change is caught (not with --update)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when the output is a terminal)",
+    )
     p.set_defaults(func=cmd_regress)

@@ -18,8 +18,14 @@ from .status import EXIT_BAD_INPUT, EXIT_OK
 
 def add_scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="master seed (default: the scenario's run.seed)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a scenario field, e.g. --set centre.capacity_per_day=600 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario field, e.g. --set centre.capacity_per_day=600 (repeatable)",
+    )
 
 
 def print_summary(name: str, metrics: dict, wall_s: float) -> None:

@@ -66,8 +66,7 @@ class Applicants:
     def buyers(self, now: float) -> np.ndarray:
         """Waiting people past their patience (they now consider resellers), in order of arrival."""
         lo, hi = self.lo, self.n_arrived
-        mask = ((self.st_np[lo:hi] == WAITING) & (self.ready_to_buy[lo:hi] <= now)
-                & (self.pop.latest_day[lo:hi] > now))
+        mask = (self.st_np[lo:hi] == WAITING) & (self.ready_to_buy[lo:hi] <= now) & (self.pop.latest_day[lo:hi] > now)
         return lo + np.flatnonzero(mask)
 
     def skip_resolved(self) -> None:
@@ -77,7 +76,7 @@ class Applicants:
             self.lo += 1
 
     def backlog(self) -> int:
-        return int(np.count_nonzero(self.st_np[self.lo: self.n_arrived] == WAITING))
+        return int(np.count_nonzero(self.st_np[self.lo : self.n_arrived] == WAITING))
 
 
 class Arrivals:

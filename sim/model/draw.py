@@ -33,8 +33,12 @@ class DrawMarket:
         self.policy: CentrePolicy = model.policy
         self.counters = model.counters
         self.slots = model.slots
-        self.s_day, self.s_state, self.s_offers, self.s_taken_by = (model.slots.day, model.slots.state,
-                                                                    model.slots.offers, model.slots.taken_by)
+        self.s_day, self.s_state, self.s_offers, self.s_taken_by = (
+            model.slots.day,
+            model.slots.state,
+            model.slots.offers,
+            model.slots.taken_by,
+        )
         a = model.applicants
         self.pop = a.pop
         self.st, self.mode, self.latest, self.rate = a.st, a.mode, a.latest, a.rate
@@ -42,7 +46,7 @@ class DrawMarket:
         self.pay_deadline_prob = model.sc.humans.pay_deadline_prob
         self.registry = Registry()
         self.registered_at: dict[int, float] = {}  # when each person's current registration began
-        self.free: list[tuple[int, int]] = []      # heap of (day, slot): draw slots not yet offered
+        self.free: list[tuple[int, int]] = []  # heap of (day, slot): draw slots not yet offered
         self.waitlist: list[tuple[int, int]] = []  # (owner, reseller) tickets, reversed: pop() is next
         self.rng = model.streams["draws"]
         self.draws: list[dict] = []  # one record per draw: tickets, offers, composition by habit
@@ -63,8 +67,12 @@ class DrawMarket:
         self.env.call_fifo(self.policy.scheme.registration_valid_days, self._registration_expires, (i, now))
 
     def _registration_expires(self, i: int, since: float) -> None:
-        if (self.st[i] != WAITING or self.mode[i] != REGISTERED or i not in self.registry
-                or self.registered_at.get(i) != since):
+        if (
+            self.st[i] != WAITING
+            or self.mode[i] != REGISTERED
+            or i not in self.registry
+            or self.registered_at.get(i) != since
+        ):
             return  # settled, or this timer belongs to an earlier registration
         self.registry.remove(i)
         self.mode[i] = IDLE
@@ -95,13 +103,15 @@ class DrawMarket:
             return
         genuine = self.registry.items
         policy = self.policy
-        detection = max(policy.policy.defences.identity_binding.detection_prob if policy.friction.identity_bound
-                        else 0.0, policy.scheme.duplicate_detection_prob)
+        detection = max(
+            policy.policy.defences.identity_binding.detection_prob if policy.friction.identity_bound else 0.0,
+            policy.scheme.duplicate_detection_prob,
+        )
         # reseller tickets: fakes (-1, r) and client duplicates (i, r)
         extra = self.resellers.draw_tickets(self.rng, detection)
         n_genuine, n_tickets = len(genuine), len(genuine) + len(extra)
         if not n_tickets:
-            self.free = free[len(free) - len(slots):]  # the future slots, sorted: a heap
+            self.free = free[len(free) - len(slots) :]  # the future slots, sorted: a heap
             return
         m = min(n_tickets, int(len(slots) * (1.0 + policy.scheme.waiting_list_factor)) + 1)
         order = self.rng.choice(n_tickets, size=m, replace=False)
@@ -122,16 +132,23 @@ class DrawMarket:
             else:
                 rest.append((owner, res))
         # The slots not offered, still sorted (so a valid heap): the tail of `free`.
-        tail = free[len(free) - len(slots) + k:]
+        tail = free[len(free) - len(slots) + k :]
         if self.free:  # anything released meanwhile (nothing is, today)
             tail += self.free
             heapq.heapify(tail)
         self.free = tail
         self.waitlist = rest[::-1]
-        self.draws.append(dict(day=now, slots=len(slots), offered=k, genuine_tickets=n_genuine,
-                               reseller_tickets=len(extra),
-                               registered_by_habit=registered_by_habit,
-                               won_by_habit=self._count_habits(list(winners))))
+        self.draws.append(
+            dict(
+                day=now,
+                slots=len(slots),
+                offered=k,
+                genuine_tickets=n_genuine,
+                reseller_tickets=len(extra),
+                registered_by_habit=registered_by_habit,
+                won_by_habit=self._count_habits(list(winners)),
+            )
+        )
 
     def _count_habits(self, people: list[int]) -> list[int]:
         idx = np.asarray(people, dtype=np.int64)
@@ -189,8 +206,7 @@ class DrawMarket:
             return  # too late to use: settled as wasted_unpaid
         while self.waitlist:
             owner, res = self.waitlist.pop()
-            if owner >= 0 and (self.st[owner] != WAITING or self.mode[owner] == OFFERED
-                               or self.latest[owner] < day):
+            if owner >= 0 and (self.st[owner] != WAITING or self.mode[owner] == OFFERED or self.latest[owner] < day):
                 continue
             self.counters.reassignments += 1
             self._offer(s, owner, res)

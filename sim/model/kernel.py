@@ -43,13 +43,16 @@ def check_simpy(version: str | None = None) -> None:
     if not version.startswith(SUPPORTED_SIMPY + "."):
         raise KernelError(
             f"slotsim's event loop is written for SimPy {SUPPORTED_SIMPY}.x and SimPy {version} is installed: "
-            f"run `pip install 'simpy>={SUPPORTED_SIMPY},<4.2'`")
+            f"run `pip install 'simpy>={SUPPORTED_SIMPY},<4.2'`"
+        )
     env = simpy.Environment()
     env.timeout(1.0)
     entry = env._queue[0] if isinstance(getattr(env, "_queue", None), list) and env._queue else None
     if not (isinstance(entry, tuple) and len(entry) == 4 and hasattr(env, "_eid") and hasattr(env, "_now")):
-        raise KernelError(f"SimPy {version}: its event queue is not laid out as slotsim's kernel expects "
-                          f"(time, priority, id, event); run `pip install 'simpy>={SUPPORTED_SIMPY},<4.2'`")
+        raise KernelError(
+            f"SimPy {version}: its event queue is not laid out as slotsim's kernel expects "
+            f"(time, priority, id, event); run `pip install 'simpy>={SUPPORTED_SIMPY},<4.2'`"
+        )
 
 
 class Kernel(simpy.Environment):
@@ -112,8 +115,9 @@ class Kernel(simpy.Environment):
                 try:
                     self._now, _, _, event = pop(queue)
                 except IndexError:
-                    raise RuntimeError(f'No scheduled events left but "until" event was not triggered: '
-                                       f"{stop}") from None
+                    raise RuntimeError(
+                        f'No scheduled events left but "until" event was not triggered: {stop}'
+                    ) from None
                 n += 1
                 if event.__class__ is bare:  # a scheduled call: (fn, args)
                     event[0](*event[1])
@@ -123,7 +127,7 @@ class Kernel(simpy.Environment):
                     for callback in callbacks:
                         callback(event)
                 except StopSimulation:
-                    event.callbacks = callbacks[callbacks.index(callback) + 1:]
+                    event.callbacks = callbacks[callbacks.index(callback) + 1 :]
                     self.schedule(event, EventPriority(-1))
                     raise
                 if not event._ok and not hasattr(event, "_defused"):

@@ -15,16 +15,25 @@ import gc
 import math
 
 from ..demand import Calendar, draw_population
+from ..records import Records
 from ..rng import Streams
 from ..scenario import Scenario
 from ..schemes import CentrePolicy, policy_timeline
-from .applicants import (ABANDONED, GAVE_UP_SITE, IDLE, ON_SITE, SEARCHING, SERVED_DIRECT, SERVED_RESELLER,
-                         Applicants, Arrivals)
+from .applicants import (
+    ABANDONED,
+    GAVE_UP_SITE,
+    IDLE,
+    ON_SITE,
+    SEARCHING,
+    SERVED_DIRECT,
+    SERVED_RESELLER,
+    Applicants,
+    Arrivals,
+)
 from .day_clock import DayClock
 from .draw import DrawMarket
 from .first_come import FirstComeMarket
 from .kernel import Kernel
-from ..records import Records
 from .recording import DailyCounters, DailyRecorder, collect_records
 from .resellers import ResellerMarket
 from .slots import DRAW, S_BOOKED, Slots

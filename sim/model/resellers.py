@@ -34,14 +34,15 @@ if TYPE_CHECKING:
     from .model import Model
 
 SWEEP_DELAY = 5.0 / 1440.0  # resellers match buyers a few minutes after stock arrives
-UNSOLD_WEIGHT = 5.0         # a wasted unsold slot weighs like this many missing buyers [EST]
-TARGET_UTILISATION = 0.8    # share of its booking capacity a reseller aims to use [EST]
-STOCK, NO_CLIENT = -1, -2   # what a strategy books a slot for, when not for a client
+UNSOLD_WEIGHT = 5.0  # a wasted unsold slot weighs like this many missing buyers [EST]
+TARGET_UTILISATION = 0.8  # share of its booking capacity a reseller aims to use [EST]
+STOCK, NO_CLIENT = -1, -2  # what a strategy books a slot for, when not for a client
 
 
 @dataclass(eq=False)
 class Reseller:
     """One reseller and its bot fleet, as it evolves during a run (parameters stay in `p`)."""
+
     index: int
     p: ResellerParams
     strategy: "Strategy"
@@ -108,6 +109,7 @@ class Reseller:
 
 class Strategy:
     """How a reseller turns bookings into sales (one stateless instance per kind)."""
+
     name = ""
 
     def limit_quota(self, r: Reseller, quota: int) -> int:
@@ -125,8 +127,14 @@ class Strategy:
         """By how much the fleet would like to change its size, before limits."""
         raise NotImplementedError
 
-    def draw_tickets(self, market: "ResellerMarket", r: Reseller, rng: np.random.Generator,
-                     detection: float, tickets: list[tuple[int, int]]) -> None:
+    def draw_tickets(
+        self,
+        market: "ResellerMarket",
+        r: Reseller,
+        rng: np.random.Generator,
+        detection: float,
+        tickets: list[tuple[int, int]],
+    ) -> None:
         """Add r's tickets to a draw: (owner, reseller), owner -1 for a fake registration."""
         raise NotImplementedError
 
@@ -197,8 +205,9 @@ class ResellerMarket:
         self.capacity_per_day = sc.centre.capacity_per_day
         self.service_fee = sc.centre.service_fee_eur
         self.horizon_days = sc.centre.release_days_ahead
-        self.resellers = [Reseller(k, r, STRATEGIES[r.mode], float(r.bots), r.price_eur)
-                          for k, r in enumerate(sc.resellers)]
+        self.resellers = [
+            Reseller(k, r, STRATEGIES[r.mode], float(r.bots), r.price_eur) for k, r in enumerate(sc.resellers)
+        ]
         self.reviews: list[dict] = []
         self.sweep_pending = False
         a = model.applicants
@@ -206,8 +215,11 @@ class ResellerMarket:
         self.st, self.latest, self.segment, self.wtp = a.st, a.latest, a.segment, a.wtp
         self.ordered_from = [-1] * len(a)  # the to-order reseller each person has an order with
         self.s_day, self.s_pool, self.s_state = model.slots.day, model.slots.pool, model.slots.state
-        self.s_reseller, self.s_booked_t, self.s_prepaid = (model.slots.reseller, model.slots.booked_t,
-                                                            model.slots.prepaid)
+        self.s_reseller, self.s_booked_t, self.s_prepaid = (
+            model.slots.reseller,
+            model.slots.booked_t,
+            model.slots.prepaid,
+        )
         self.counters = model.counters
 
     def connect(self, model: "Model") -> None:
@@ -382,8 +394,9 @@ class ResellerMarket:
             excess = (demand - supply - UNSOLD_WEIGHT * r.unsold_yesterday) / cap
             r.unsold_yesterday = r.sold_yesterday = 0
             p = r.p
-            r.price = float(np.clip(r.price * (1.0 + p.price_elasticity * math.tanh(excess)),
-                                    p.price_min_eur, p.price_max_eur))
+            r.price = float(
+                np.clip(r.price * (1.0 + p.price_elasticity * math.tanh(excess)), p.price_min_eur, p.price_max_eur)
+            )
 
     def _review(self, r: Reseller, day: int) -> None:
         """Weekly: grow while profitable and selling, shrink while losing, exit below one bot."""
@@ -404,9 +417,19 @@ class ResellerMarket:
         r.bots = min(r.bots, float(p.max_bots))
         if r.bots < 1.0:
             r.bots = 0.0
-        self.reviews.append(dict(day=day, reseller=p.name, mode=r.mode, bots_before=before, bots=r.bots,
-                                 profit_eur=profit, booked=r.period_booked, sold=r.period_sold,
-                                 price_eur=r.price))
+        self.reviews.append(
+            dict(
+                day=day,
+                reseller=p.name,
+                mode=r.mode,
+                bots_before=before,
+                bots=r.bots,
+                profit_eur=profit,
+                booked=r.period_booked,
+                sold=r.period_sold,
+                price_eur=r.price,
+            )
+        )
         r.period_booked = r.period_sold = 0
         r.period_quota = 0.0
         r.period_revenue = r.period_cost = 0.0

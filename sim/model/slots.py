@@ -17,8 +17,9 @@ from .recording import DailyCounters
 # codes of the labels in sim.records: pools, who first took a slot, outcomes
 FCFS, DRAW = range(len(POOLS))
 TAKEN_BY_NOBODY, TAKEN_BY_HUMAN, TAKEN_BY_BOT, TAKEN_BY_DRAW, TAKEN_BY_RESELLER_DRAW = range(len(TAKERS))
-(PENDING, ATTENDED_DIRECT, ATTENDED_RESELLER, WASTED_NO_SHOW, WASTED_UNSOLD, WASTED_UNBOOKED,
- WASTED_UNPAID) = range(len(OUTCOMES))
+(PENDING, ATTENDED_DIRECT, ATTENDED_RESELLER, WASTED_NO_SHOW, WASTED_UNSOLD, WASTED_UNBOOKED, WASTED_UNPAID) = range(
+    len(OUTCOMES)
+)
 # holding state
 S_FREE, S_BOOKED, S_INVENTORY, S_OFFERED = range(4)
 
@@ -50,9 +51,18 @@ class Slots:
         start = len(self.day)
         t = self.env.now
         columns: tuple[tuple[list[Any], Any], ...] = (
-            (self.day, day), (self.pool, pool), (self.release_t, t), (self.state, S_FREE), (self.holder, -1),
-            (self.reseller, -1), (self.taken_by, TAKEN_BY_NOBODY), (self.booked_t, math.nan),
-            (self.prepaid, False), (self.outcome, PENDING), (self.offers, 0))
+            (self.day, day),
+            (self.pool, pool),
+            (self.release_t, t),
+            (self.state, S_FREE),
+            (self.holder, -1),
+            (self.reseller, -1),
+            (self.taken_by, TAKEN_BY_NOBODY),
+            (self.booked_t, math.nan),
+            (self.prepaid, False),
+            (self.outcome, PENDING),
+            (self.offers, 0),
+        )
         for column, value in columns:
             column.extend([value] * n)
         ids = range(start, start + n)
@@ -60,8 +70,7 @@ class Slots:
         self.counters.released += n
         return ids
 
-    def settle(self, day: int, no_show_prob: float, no_show_prob_prepaid: float, u_no_show,
-               reseller_unsold) -> None:
+    def settle(self, day: int, no_show_prob: float, no_show_prob_prepaid: float, u_no_show, reseller_unsold) -> None:
         """Start of day `day`: its appointments happen; every slot of the day gets its outcome.
 
         A booked holder fails to come when their no-show uniform is below the rate of their

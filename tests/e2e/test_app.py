@@ -62,7 +62,7 @@ def test_comparison_table_equals_slotsim_run_of_the_exported_scenario(tmp_path, 
     real = A.run_comparison
     monkeypatch.setattr(A, "run_comparison", lambda *a, **k: calls.append(1) or real(*a, **k))
     at = fresh_app()
-    set_short(at, capacity=90, seed=7)            # a changed parameter: capacity 80 -> 90
+    set_short(at, capacity=90, seed=7)  # a changed parameter: capacity 80 -> 90
     at.multiselect(key="schemes").set_value(["first_come", "random_allocation"])
     at.run()
     at.button(key="run").click().run()
@@ -79,10 +79,17 @@ def test_comparison_table_equals_slotsim_run_of_the_exported_scenario(tmp_path, 
     # one preset through the command line, the other through the run contract
     variant = tmp_path / "first_come.yaml"
     variant.write_text(apply_preset(base, "first_come").to_yaml(), encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(variant), "--seed", "7", "--json"],
-                         capture_output=True, text=True, check=True, timeout=120)
-    expected = {"first_come": json.loads(out.stdout),
-                "random_allocation": sim.run(apply_preset(base, "random_allocation"), seed=7).metrics}
+    out = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "run", str(variant), "--seed", "7", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    expected = {
+        "first_come": json.loads(out.stdout),
+        "random_allocation": sim.run(apply_preset(base, "random_allocation"), seed=7).metrics,
+    }
     for preset, metrics in expected.items():
         row = table.loc[A.LABELS[preset]]
         for metric, (title, factor, _) in A.MEASURES.items():
@@ -111,7 +118,7 @@ def test_bad_upload_shows_field_errors_and_the_app_keeps_working(tmp_path):
     text = " ".join(e.value for e in at.error)
     for path in ("centre.capacity_per_day", "centre.capacty", "run.days"):
         assert path in text
-    assert at.number_input(key="capacity").value == 800       # still the shipped scenario
+    assert at.number_input(key="capacity").value == 800  # still the shipped scenario
     assert not at.button(key="run").disabled
 
     good = A.build_scenario(A.shipped_scenarios()["no_bots_fcfs.yaml"], {"capacity": 321})
@@ -125,7 +132,7 @@ def test_timeline_scenario_runs_with_its_own_column():
     at = fresh_app()
     at.selectbox(key="base_choice").set_value("rabat_2024.yaml").run()
     assert not at.exception
-    assert at.checkbox(key="own").value                          # a timeline: its own column by default
+    assert at.checkbox(key="own").value  # a timeline: its own column by default
     assert any("switches to random allocation" in c.value for c in at.caption)
     set_short(at, days=70, warmup_days=15, capacity=50)
     at.multiselect(key="schemes").set_value(["random_allocation"])
@@ -135,7 +142,7 @@ def test_timeline_scenario_runs_with_its_own_column():
     assert not at.exception, at.exception
     table = at.table[0].value
     assert list(table.index) == [A.LABELS[A.OWN], A.LABELS["random_allocation"]]
-    assert all("±" in x for x in table.iloc[:, 0])             # confidence intervals with 2 replications
+    assert all("±" in x for x in table.iloc[:, 0])  # confidence intervals with 2 replications
     c = at.session_state["comparison"]
     assert c.variants[A.OWN].timeline[0].day == 61 and c.replications == 2
     # a scenario without bots disables the bot settings
@@ -166,21 +173,32 @@ def test_widget_defaults_round_trip_for_every_shipped_scenario():
 
 def test_build_scenario_applies_each_setting():
     base = A.shipped_scenarios()["rabat_2024.yaml"]
-    sc = A.build_scenario(base, {"bots_scale": 2.0, "poll_factor": 0.5, "price_factor": 10.0, "adaptive": False,
-                                 "reseller_mode": "to_order", "def_ip_blocking": True, "def_captcha": False,
-                                 "draw_interval_days": 2.0, "enrolled_segments": ["renewal", "first_time"],
-                                 "scheme_kind": "progressive_random"})
+    sc = A.build_scenario(
+        base,
+        {
+            "bots_scale": 2.0,
+            "poll_factor": 0.5,
+            "price_factor": 10.0,
+            "adaptive": False,
+            "reseller_mode": "to_order",
+            "def_ip_blocking": True,
+            "def_captcha": False,
+            "draw_interval_days": 2.0,
+            "enrolled_segments": ["renewal", "first_time"],
+            "scheme_kind": "progressive_random",
+        },
+    )
     r0, r = base.resellers[0], sc.resellers[0]
     assert r.bots == 2 * r0.bots and r.max_bots >= r.bots
     assert r.poll_interval_s == pytest.approx(r0.poll_interval_s / 2)
-    assert r.price_eur == r.price_max_eur                      # clipped to the fleet's maximum
+    assert r.price_eur == r.price_max_eur  # clipped to the fleet's maximum
     assert not r.adaptive and {x.mode for x in sc.resellers} == {"to_order"}
     assert sc.policy.defences.ip_blocking.enabled and not sc.policy.defences.captcha.enabled
     assert sc.policy.scheme.kind == "progressive_random"
-    switch = sc.timeline[0].scheme                             # scheme settings reach the timeline too
+    switch = sc.timeline[0].scheme  # scheme settings reach the timeline too
     assert switch.draw_interval_days == 2.0 and switch.enrolled_segments == ("first_time", "renewal")
     with pytest.raises(ScenarioError) as e:
-        A.build_scenario(base, {"days": 50})                     # the switch on day 61 is after the end
+        A.build_scenario(base, {"days": 50})  # the switch on day 61 is after the end
     assert any(m.startswith("(top level)") or "timeline" in m for m in e.value.messages)
 
 
@@ -198,22 +216,25 @@ def test_parse_upload_errors_name_the_problem():
         A.parse_upload("x.yaml", b"\xff\xfe\x00")
     with pytest.raises(ScenarioError, match="extends"):
         A.parse_upload("x.yaml", b"extends: ../secret.yaml\n")
-    sc = A.parse_upload("x.yaml", yaml.safe_dump({"extends": "baseline_fcfs.yaml", "centre": {"capacity_per_day": 5}})
-                        .encode())
+    sc = A.parse_upload(
+        "x.yaml", yaml.safe_dump({"extends": "baseline_fcfs.yaml", "centre": {"capacity_per_day": 5}}).encode()
+    )
     assert sc.centre.capacity_per_day == 5 and len(sc.resellers) == 4
 
 
 def test_summaries_charts_and_exports_of_a_small_comparison():
-    base = A.build_scenario(A.shipped_scenarios()["rabat_2024.yaml"],
-                            {"days": 70, "warmup_days": 15, "applicants_per_year": 15_000, "capacity": 50,
-                             "bots_scale": 0.1})
+    base = A.build_scenario(
+        A.shipped_scenarios()["rabat_2024.yaml"],
+        {"days": 70, "warmup_days": 15, "applicants_per_year": 15_000, "capacity": 50, "bots_scale": 0.1},
+    )
     seen = []
-    c = A.run_comparison(A.variants_for(base, ["first_come"], True), seed=2, replications=2,
-                         on_progress=lambda *a: seen.append(a))
+    c = A.run_comparison(
+        A.variants_for(base, ["first_come"], True), seed=2, replications=2, on_progress=lambda *a: seen.append(a)
+    )
     assert [s[0] for s in seen] == [0, 1, 2, 3, 4]
     table = A.summary_table(c)
     assert list(table.index) == [A.LABELS[A.OWN], A.LABELS["first_come"]]
-    assert table.filter(like="±").notna().all().all()           # confidence intervals with 2 replications
+    assert table.filter(like="±").notna().all().all()  # confidence intervals with 2 replications
     assert "does best" in A.headline(c) and "confidence interval" in A.caveat(c)
     shares = A.outcome_shares(c)
     assert shares.sum(axis=1).to_numpy() == pytest.approx(1.0)

@@ -5,24 +5,51 @@ from __future__ import annotations
 
 import json
 import math
-
-import pytest
-
 import sys
 
-from sim.cli import main
+import pytest
 from conftest import REPO, scenario_path
+
+from sim.cli import main
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bench  # noqa: E402  (benchmarks/bench.py: outside the package users import)
 
 # A twentieth of the large centre over a few weeks: the quick benchmark's code path in seconds.
-TINY = dict(days=30, scale=0.05, reps=1, bare_events=20_000, bare_reps=1, scaling_factors=(1.0, 2.0),
-            scaling_days=20, polling_days=20, polling_reps=1, parallel_tasks=2, parallel_days=15, parallel_jobs=(1, 2))
+TINY = dict(
+    days=30,
+    scale=0.05,
+    reps=1,
+    bare_events=20_000,
+    bare_reps=1,
+    scaling_factors=(1.0, 2.0),
+    scaling_days=20,
+    polling_days=20,
+    polling_reps=1,
+    parallel_tasks=2,
+    parallel_days=15,
+    parallel_jobs=(1, 2),
+)
 
-REPLICATION_KEYS = {"scenario", "days", "wall_s", "cpu_s", "setup_s", "engine_s", "records_s", "events",
-                    "events_per_s", "sim_days_per_s", "peak_rss_mb", "rss_before_mb", "arrivals",
-                    "release_batches", "bookings", "appointment_days", "min_events"}
+REPLICATION_KEYS = {
+    "scenario",
+    "days",
+    "wall_s",
+    "cpu_s",
+    "setup_s",
+    "engine_s",
+    "records_s",
+    "events",
+    "events_per_s",
+    "sim_days_per_s",
+    "peak_rss_mb",
+    "rss_before_mb",
+    "arrivals",
+    "release_batches",
+    "bookings",
+    "appointment_days",
+    "min_events",
+}
 
 
 def positive(x) -> bool:
@@ -48,9 +75,21 @@ def by(records, kind):
 
 def test_every_part_reports(records):
     kinds = {r["bench"] for r in records}
-    assert {"machine", "bare_simpy", "bare_simpy_median", "scenario", "scenario_median", "ratio_to_limit",
-            "scaling", "scaling_fit", "polling", "polling_ratio", "parallel", "parallel_speedup",
-            "targets"} <= kinds
+    assert {
+        "machine",
+        "bare_simpy",
+        "bare_simpy_median",
+        "scenario",
+        "scenario_median",
+        "ratio_to_limit",
+        "scaling",
+        "scaling_fit",
+        "polling",
+        "polling_ratio",
+        "parallel",
+        "parallel_speedup",
+        "targets",
+    } <= kinds
     m = by(records, "machine")[0]
     assert m["nproc"] >= 1 and m["python"] and m["simpy"] and m["numpy"]
 

@@ -24,10 +24,21 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("SLOTSIM_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHORT = {"Simulated days": "40", "Warm-up days (left out of the results)": "10",
-         "Demand (applicants per year)": "15000", "Centre capacity (appointments per working day)": "50"}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHORT = {
+    "Simulated days": "40",
+    "Warm-up days (left out of the results)": "10",
+    "Demand (applicants per year)": "15000",
+    "Centre capacity (appointments per working day)": "50",
+}
 
 
 def _free_port() -> int:
@@ -45,9 +56,26 @@ def app_url():
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "streamlit.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TQDM_DISABLE": "1"})
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -56,7 +84,7 @@ def app_url():
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log.name}")
+                    raise RuntimeError(f"streamlit did not start; see {log.name}") from None
                 time.sleep(0.3)
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -73,8 +101,9 @@ def test_short_comparison_in_the_browser(app_url):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                    args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(app_url)
@@ -104,9 +133,9 @@ def test_short_comparison_in_the_browser(app_url):
 
             page.wait_for_timeout(1000)
             # The page scrolls inside Streamlit's main section: grow the viewport to take it all.
-            height = page.evaluate("""() => Math.max(document.body.scrollHeight,
-                ...Array.from(document.querySelectorAll('[data-testid="stMain"], section.main, [data-testid="stAppViewContainer"]'))
-                   .map(e => e.scrollHeight))""")
+            mains = '[data-testid="stMain"], section.main, [data-testid="stAppViewContainer"]'
+            height = page.evaluate(f"""() => Math.max(document.body.scrollHeight,
+                ...Array.from(document.querySelectorAll('{mains}')).map(e => e.scrollHeight))""")
             page.set_viewport_size({"width": 1400, "height": min(int(height) + 50, 12_000)})
             page.wait_for_timeout(1000)
             page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)

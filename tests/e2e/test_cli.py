@@ -10,15 +10,28 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import SCENARIO_FILES, SHORT, run_short
 
 import sim
 from sim.cli import main
-from conftest import SCENARIO_FILES, SHORT, run_short
 
 BASELINE = str(SCENARIO_FILES["baseline"])
 SHORT_ARGS = [arg for item in SHORT for arg in ("--set", item)]
-DAILY_COLUMNS = {"day", "date", "released", "booked_human", "booked_bot", "allocated_draw", "sales",
-                 "sales_eur", "bot_requests", "bots", "reseller_price_eur", "searching", "backlog"}
+DAILY_COLUMNS = {
+    "day",
+    "date",
+    "released",
+    "booked_human",
+    "booked_bot",
+    "allocated_draw",
+    "sales",
+    "sales_eur",
+    "bot_requests",
+    "bots",
+    "reseller_price_eur",
+    "searching",
+    "backlog",
+}
 
 BAD_FILES = {
     "malformed_yaml": ("centre: [1, 2\n", "(yaml) line"),
@@ -61,8 +74,10 @@ def test_run_json_prints_one_object_with_the_whole_contract(capsys):
     metrics = json.loads(out)
     assert set(sim.CONTRACT) <= set(metrics)
     # The CLI runs the scenario's own seed: the same numbers as the run contract (NaN -> null).
-    expected = {k: None if isinstance(v, float) and math.isnan(v) else v
-                for k, v in run_short("baseline", seed=1).metrics.items()}
+    expected = {
+        k: None if isinstance(v, float) and math.isnan(v) else v
+        for k, v in run_short("baseline", seed=1).metrics.items()
+    }
     assert metrics == expected
 
 
@@ -75,8 +90,9 @@ def test_run_seed_option_changes_the_numbers(capsys):
 
 def test_run_writes_timeseries_records_and_metrics_files(tmp_path, capsys):
     series, out, records = tmp_path / "series" / "daily.csv", tmp_path / "m.json", tmp_path / "records"
-    code = main(["run", BASELINE, *SHORT_ARGS, "--timeseries", str(series), "--out", str(out),
-                 "--records", str(records)])
+    code = main(
+        ["run", BASELINE, *SHORT_ARGS, "--timeseries", str(series), "--out", str(out), "--records", str(records)]
+    )
     assert code == 0
     summary = capsys.readouterr().out
     assert "baseline_fcfs" in summary and "share_captured_by_bots" in summary
@@ -162,14 +178,16 @@ def test_several_bad_set_options_are_reported_together(capsys):
 
 
 def test_slotsim_command_run_json():
-    proc = subprocess.run([*slotsim_command(), "run", BASELINE, "--json", *SHORT_ARGS],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*slotsim_command(), "run", BASELINE, "--json", *SHORT_ARGS], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert set(sim.CONTRACT) <= set(json.loads(proc.stdout))
 
 
 def test_slotsim_command_bad_input_has_no_traceback(write_yaml):
     bad = write_yaml("centre:\n  capacity_per_day: -5\n  capacity: 3\n")
-    proc = subprocess.run([*slotsim_command(), "validate", str(bad), "--set", "run.seed=3"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*slotsim_command(), "validate", str(bad), "--set", "run.seed=3"], capture_output=True, text=True, timeout=120
+    )
     assert_user_error(proc.returncode, proc.stderr, "centre.capacity_per_day", "centre.capacity")

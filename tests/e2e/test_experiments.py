@@ -60,7 +60,9 @@ def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
 
 
 def test_variants_and_sweep_resolve_in_order(tmp_path):
-    p = write(tmp_path, f"""
+    p = write(
+        tmp_path,
+        f"""
 name: grid
 base: {BASELINE}
 overrides: {{run.days: 40, run.warmup_days: 10}}
@@ -72,38 +74,54 @@ sweep:
   demand.applicants_per_year: [100000.0, 200000.0]
   centre.release_days_ahead: [7, 14]
 replications: 1
-""")
+""",
+    )
     plan = ex.load_experiment(p)
     assert [(c.variant, c.point) for c in plan.cells][:4] == [
         ("fc", "demand.applicants_per_year=100000, centre.release_days_ahead=7"),
         ("fc", "demand.applicants_per_year=100000, centre.release_days_ahead=14"),
         ("fc", "demand.applicants_per_year=200000, centre.release_days_ahead=7"),
-        ("fc", "demand.applicants_per_year=200000, centre.release_days_ahead=14")]
+        ("fc", "demand.applicants_per_year=200000, centre.release_days_ahead=14"),
+    ]
     assert len(plan.cells) == 12 and plan.reference == "fc" and plan.seed == 1
     by = {(c.variant, c.params): c.scenario for c in plan.cells}
     sc = by[("bigger", (("demand.applicants_per_year", 200000.0), ("centre.release_days_ahead", 7)))]
     assert sc.centre.capacity_per_day == 900 and sc.demand.applicants_per_year == 200000.0
-    assert sc.centre.release_days_ahead == 7 and sc.run.days == 40        # top-level override kept
-    assert len(sc.resellers) == 4                                        # the base's fleets
+    assert sc.centre.release_days_ahead == 7 and sc.run.days == 40  # top-level override kept
+    assert len(sc.resellers) == 4  # the base's fleets
     f = by[("file", (("demand.applicants_per_year", 100000.0), ("centre.release_days_ahead", 14)))]
     assert f.resellers == () and f.run.days == 40 and f.name == "no_bots_fcfs"
 
 
-@pytest.mark.parametrize("body, expected", [
-    ("replicatons: 3", "replicatons: unknown key"),
-    ("replications: 3\ntarget: {metrics: [wait_days_mean], half_width: 0.1}", "give either replications or target"),
-    ("replications: '3'", "replications: Input should be a valid integer"),
-    ("replications: 0", "replications: Input should be greater than or equal to 1"),
-    ("replications: 2\nvariants: {a: {preset: fcfs}}", "variants.a: preset 'fcfs' unknown"),
-    ("replications: 2\nvariants: {a: {preset: first_come, scenario: x.yaml}}", "variants.a: give preset or scenario"),
-    ("replications: 2\nvariants: {a: {prest: first_come}}", "variants.a.prest: unknown key"),
-    ("replications: 2\nreference: nope", "reference 'nope' is not a variant"),
-    ("replications: 2\nsweep: {demand.applicants_per_year: []}", "sweep demand.applicants_per_year: needs at least one"),
-    ("target: {metrics: [wait_days_meen], half_width: 0.1}", "target: Value error, unknown metric(s) wait_days_meen"),
-    ("target: {metrics: [wait_days_mean], half_width: 5e-2}", "target.half_width: Input should be a valid number"),
-    ("target: {metrics: [wait_days_mean], half_width: 0.1, min_replications: 9, max_replications: 5}",
-     "max_replications must be at least min_replications"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("replicatons: 3", "replicatons: unknown key"),
+        ("replications: 3\ntarget: {metrics: [wait_days_mean], half_width: 0.1}", "give either replications or target"),
+        ("replications: '3'", "replications: Input should be a valid integer"),
+        ("replications: 0", "replications: Input should be greater than or equal to 1"),
+        ("replications: 2\nvariants: {a: {preset: fcfs}}", "variants.a: preset 'fcfs' unknown"),
+        (
+            "replications: 2\nvariants: {a: {preset: first_come, scenario: x.yaml}}",
+            "variants.a: give preset or scenario",
+        ),
+        ("replications: 2\nvariants: {a: {prest: first_come}}", "variants.a.prest: unknown key"),
+        ("replications: 2\nreference: nope", "reference 'nope' is not a variant"),
+        (
+            "replications: 2\nsweep: {demand.applicants_per_year: []}",
+            "sweep demand.applicants_per_year: needs at least one",
+        ),
+        (
+            "target: {metrics: [wait_days_meen], half_width: 0.1}",
+            "target: Value error, unknown metric(s) wait_days_meen",
+        ),
+        ("target: {metrics: [wait_days_mean], half_width: 5e-2}", "target.half_width: Input should be a valid number"),
+        (
+            "target: {metrics: [wait_days_mean], half_width: 0.1, min_replications: 9, max_replications: 5}",
+            "max_replications must be at least min_replications",
+        ),
+    ],
+)
 def test_invalid_experiment_files_name_the_field(tmp_path, body, expected):
     p = write(tmp_path, f"name: bad\nbase: {BASELINE}\n{body}\n")
     with pytest.raises(sim.ScenarioError) as err:
@@ -112,19 +130,26 @@ def test_invalid_experiment_files_name_the_field(tmp_path, body, expected):
 
 
 def test_invalid_scenarios_inside_an_experiment_name_variant_and_field(tmp_path):
-    p = write(tmp_path, f"""
+    p = write(
+        tmp_path,
+        f"""
 name: bad
 base: {BASELINE}
 overrides: {{centre.capacity_per_dy: 5}}
 variants:
   b: {{scenario: missing.yaml}}
 replications: 1
-""")
+""",
+    )
     with pytest.raises(sim.ScenarioError) as err:
         ex.load_experiment(p)
-    assert err.value.messages == ["base: centre.capacity_per_dy: unknown key (check the spelling; see "
-                                  "docs/model.md for the fields)", "variants.b.scenario: missing.yaml: file not found"]
-    p = write(tmp_path, f"""
+    assert err.value.messages == [
+        "base: centre.capacity_per_dy: unknown key (check the spelling; see docs/model.md for the fields)",
+        "variants.b.scenario: missing.yaml: file not found",
+    ]
+    p = write(
+        tmp_path,
+        f"""
 name: bad
 base: {BASELINE}
 variants:
@@ -135,15 +160,21 @@ sweep:
   resellers.9.bots: [1]
   centre.capacity_per_day: [10, 0]
 replications: 1
-""")
+""",
+    )
     with pytest.raises(sim.ScenarioError) as err:
         ex.load_experiment(p)
-    assert sorted(err.value.messages) == sorted([
-        "variants.a: centre.no_show_prob: Input should be less than or equal to 1, got 1.5",
-        "variants.b.overrides.run.days.x: run.days is a value, there is nothing below it to set",
-        "sweep point resellers.9.bots=1, centre.capacity_per_day=10: resellers.9.bots: resellers has no item '9'",
-        "sweep point resellers.9.bots=1, centre.capacity_per_day=0: resellers.9.bots: resellers has no item '9'"])
-    p = write(tmp_path, f"""
+    assert sorted(err.value.messages) == sorted(
+        [
+            "variants.a: centre.no_show_prob: Input should be less than or equal to 1, got 1.5",
+            "variants.b.overrides.run.days.x: run.days is a value, there is nothing below it to set",
+            "sweep point resellers.9.bots=1, centre.capacity_per_day=10: resellers.9.bots: resellers has no item '9'",
+            "sweep point resellers.9.bots=1, centre.capacity_per_day=0: resellers.9.bots: resellers has no item '9'",
+        ]
+    )
+    p = write(
+        tmp_path,
+        f"""
 name: bad
 base: {BASELINE}
 variants:
@@ -153,11 +184,14 @@ sweep:
   centre.capacity_per_day: [10, 0]
   policy.scheme.batches_per_day: [1, 0]
 replications: 1
-""")
+""",
+    )
     with pytest.raises(sim.ScenarioError) as err:
         ex.load_experiment(p)
-    assert "sweep point centre.capacity_per_day=0, policy.scheme.batches_per_day=1: centre.capacity_per_day: " \
-           "Input should be greater than or equal to 1, got 0" in err.value.messages
+    assert (
+        "sweep point centre.capacity_per_day=0, policy.scheme.batches_per_day=1: centre.capacity_per_day: "
+        "Input should be greater than or equal to 1, got 0" in err.value.messages
+    )
 
 
 def test_cli_bad_experiment_exits_2_with_one_line_per_error(tmp_path, capsys):
@@ -193,7 +227,7 @@ def test_common_random_numbers_and_scenarios_untouched(tiny):
     b = sim.run(rnd.scenario, seed=plan.seed, replication=1).applicants
     cols = ["arrival_day", "segment", "habit", "latest_day"]
     pd.testing.assert_frame_equal(a[cols], b[cols])
-    assert a.status.tolist() != b.status.tolist()           # the schemes did act differently
+    assert a.status.tolist() != b.status.tolist()  # the schemes did act differently
     c = sim.run(fc.scenario, seed=plan.seed, replication=0).applicants
     assert len(c) != len(a) or not np.array_equal(c.arrival_day, a.arrival_day)  # replications differ
     assert [c.scenario.to_dict() for c in plan.cells] == before
@@ -219,9 +253,15 @@ def test_reference_run_tables(reference_run):
     assert list(out.runs.variant) == ["first_come", "first_come", "random", "random"]
     assert list(out.runs.replication) == [0, 1, 0, 1] and (out.runs.seed == 7).all()
     assert set(out.daily.variant) == {"first_come", "random"} and len(out.daily) == 4 * 40
-    assert set(out.waits.replication) == {0}                     # per-applicant waits of replication 0
-    for name in ("replications.parquet", "replications.csv", "daily.parquet", "waits.parquet", "summary.csv",
-                 "manifest.json"):
+    assert set(out.waits.replication) == {0}  # per-applicant waits of replication 0
+    for name in (
+        "replications.parquet",
+        "replications.csv",
+        "daily.parquet",
+        "waits.parquet",
+        "summary.csv",
+        "manifest.json",
+    ):
         assert (folder / name).is_file(), name
     assert len(list((folder / "runs").glob("*.pkl"))) == 4
     m = json.loads((folder / "manifest.json").read_text())
@@ -270,7 +310,7 @@ def test_resume_after_interrupt_recomputes_only_what_is_missing(reference_run, t
         ex.run_experiment(plan, tmp_path, jobs=1, progress=False, runner=first)
     saved = sorted(p.stem for p in (tmp_path / "runs").glob("*.pkl"))
     assert len(saved) == 3 and sorted(k for k, _ in first.calls) == saved
-    assert not list((tmp_path / "runs").glob(".*.tmp"))         # no half-written checkpoint
+    assert not list((tmp_path / "runs").glob(".*.tmp"))  # no half-written checkpoint
 
     second = Counting()
     out = ex.run_experiment(plan, tmp_path, jobs=1, progress=False, runner=second)
@@ -313,11 +353,12 @@ def test_cli_batch_resumes_and_reports(tiny, tmp_path, capsys):
 
 def test_summary_paired_and_unpaired_intervals():
     rng = np.random.default_rng(3)
-    common = rng.normal(100, 10, 8)                          # shared demand: large common noise
+    common = rng.normal(100, 10, 8)  # shared demand: large common noise
     ref = common + rng.normal(0, 1, 8)
     alt = common + 2 + rng.normal(0, 1, 8)
-    runs = pd.DataFrame({"variant": ["ref"] * 8 + ["alt"] * 8, "point": "base",
-                         "replication": list(range(8)) * 2, "m": np.r_[ref, alt]})
+    runs = pd.DataFrame(
+        {"variant": ["ref"] * 8 + ["alt"] * 8, "point": "base", "replication": list(range(8)) * 2, "m": np.r_[ref, alt]}
+    )
     s = ex.summarise(runs, "ref").set_index("variant")
     t = stats.t.ppf(0.975, 7)
     assert s.loc["ref", "mean"] == pytest.approx(ref.mean())
@@ -333,8 +374,9 @@ def test_summary_paired_and_unpaired_intervals():
 
 
 def test_replications_rule_follows_hoad_with_look_ahead():
-    target = ex.Target(metrics=("wait_days_mean",), half_width=1.0, min_replications=3, max_replications=40,
-                       look_ahead=2)
+    target = ex.Target(
+        metrics=("wait_days_mean",), half_width=1.0, min_replications=3, max_replications=40, look_ahead=2
+    )
     ok, bad = 0.5, 2.0
     # precision first reached at n=4, lost at n=5, regained from n=6 on
     ratios = [math.inf, bad, bad, ok, bad, ok, ok, ok]
@@ -355,14 +397,15 @@ def test_replications_rule_follows_hoad_with_look_ahead():
 
 def _fake_runner(task):
     """Deterministic fake results: metric noise shrinks the CI as replications accumulate."""
-    rng = np.random.default_rng([task.seed, task.replication, abs(hash(task.scenario.centre.capacity_per_day))
-                                 % 1000])
+    rng = np.random.default_rng([task.seed, task.replication, abs(hash(task.scenario.centre.capacity_per_day)) % 1000])
     value = 10.0 + rng.normal(0, 1.0 if task.scenario.centre.capacity_per_day == 100 else 3.0)
     return {"metrics": {"wait_days_mean": value}, "daily": pd.DataFrame({"day": [0]}), "waits": None}
 
 
 def test_target_mode_runs_until_every_cell_is_precise(tmp_path):
-    p = write(tmp_path, f"""
+    p = write(
+        tmp_path,
+        f"""
 name: target
 base: {BASELINE}
 overrides: {{run.days: 40, run.warmup_days: 10}}
@@ -370,16 +413,19 @@ variants:
   calm: {{overrides: {{centre.capacity_per_day: 100}}}}
   noisy: {{overrides: {{centre.capacity_per_day: 101}}}}
 target: {{metrics: [wait_days_mean], half_width: 0.1, min_replications: 3, max_replications: 60, look_ahead: 3}}
-""")
+""",
+    )
     plan = ex.load_experiment(p)
     out = ex.run_experiment(plan, tmp_path / "out", jobs=1, progress=False, runner=_fake_runner)
     counts = out.runs.groupby("variant").size()
     for v in ("calm", "noisy"):
         x = out.runs[out.runs.variant == v].wait_days_mean.to_numpy()
         # brute-force Hoad: smallest n >= 3 whose relative half-width stays <= 0.1 for 3 more
-        rel = [ex.t_half_width(x[:n].std(ddof=1), n) / abs(x[:n].mean()) if n > 1 else math.inf
-               for n in range(1, len(x) + 1)]
-        n_star = next(n for n in range(3, len(x) + 1) if all(r <= 0.1 for r in rel[n - 1: n + 3]))
+        rel = [
+            ex.t_half_width(x[:n].std(ddof=1), n) / abs(x[:n].mean()) if n > 1 else math.inf
+            for n in range(1, len(x) + 1)
+        ]
+        n_star = next(n for n in range(3, len(x) + 1) if all(r <= 0.1 for r in rel[n - 1 : n + 3]))
         assert counts[v] == n_star + 3 == out.decisions[(v, "base")].wanted
     assert counts["noisy"] > counts["calm"]
     # the rounds depend only on the results: a second run asks for exactly the same replications
@@ -392,20 +438,23 @@ target: {{metrics: [wait_days_mean], half_width: 0.1, min_replications: 3, max_r
 def test_confidence_intervals_cover_the_known_mean(tmp_path):
     """applicants_arrived is Poisson with a mean we can compute from the scenario's rates: the 95%
     intervals of 40 independent 3-replication experiments should cover it ~95% of the time."""
-    p = write(tmp_path, f"""
+    p = write(
+        tmp_path,
+        f"""
 name: coverage
 base: {NO_BOTS}
 overrides: {{run.days: 30, run.warmup_days: 5, centre.capacity_per_day: 20, demand.applicants_per_year: 3650.0}}
 replications: 120
 seed: 11
-""")
+""",
+    )
     plan = ex.load_experiment(p)
     sc = plan.cells[0].scenario
     cal = Calendar(sc.run.start_date, sc.run.days, sc.centre.working_weekdays)
     rates = daily_rates(sc, cal)
-    expected = rates[sc.run.warmup_days: sc.run.days - sc.centre.release_days_ahead].sum()
+    expected = rates[sc.run.warmup_days : sc.run.days - sc.centre.release_days_ahead].sum()
     out = ex.run_experiment(plan, tmp_path / "out", jobs=2, progress=False)
-    runs = out.runs.assign(point=(out.runs.replication // 3).astype(str))   # 40 independent experiments
+    runs = out.runs.assign(point=(out.runs.replication // 3).astype(str))  # 40 independent experiments
     s = ex.summarise(runs, "base", metrics=["applicants_arrived"])
     assert len(s) == 40 and (s.n == 3).all()
     covered = ((s.ci_low <= expected) & (expected <= s.ci_high)).mean()

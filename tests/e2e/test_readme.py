@@ -24,17 +24,31 @@ from sim.scenario import SEGMENTS
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-DOCS = sorted([README, REPO / "CONTRIBUTING.md", REPO / "benchmarks" / "README.md",
-               *(REPO / "docs").glob("*.md")])
+DOCS = sorted([README, REPO / "CONTRIBUTING.md", REPO / "benchmarks" / "README.md", *(REPO / "docs").glob("*.md")])
 
 # Short runs (a small centre, 30 days): together they take a few seconds.
-SHORT = ["run.days=30", "run.warmup_days=10", "centre.capacity_per_day=80",
-         "demand.applicants_per_year=22000", "resellers.0.bots=15", "resellers.1.bots=10",
-         "resellers.2.bots=8", "resellers.3.bots=4"]
+SHORT = [
+    "run.days=30",
+    "run.warmup_days=10",
+    "centre.capacity_per_day=80",
+    "demand.applicants_per_year=22000",
+    "resellers.0.bots=15",
+    "resellers.1.bots=10",
+    "resellers.2.bots=8",
+    "resellers.3.bots=4",
+]
 # The Rabat timeline with its switch moved inside a 70-day run (the timeline metrics).
-TIMELINE = ["run.days=70", "run.warmup_days=10", "timeline.0.day=35", "centre.capacity_per_day=60",
-            "demand.applicants_per_year=18000", "resellers.0.bots=15", "resellers.1.bots=10",
-            "resellers.2.bots=8", "resellers.3.bots=4"]
+TIMELINE = [
+    "run.days=70",
+    "run.warmup_days=10",
+    "timeline.0.day=35",
+    "centre.capacity_per_day=60",
+    "demand.applicants_per_year=18000",
+    "resellers.0.bots=15",
+    "resellers.1.bots=10",
+    "resellers.2.bots=8",
+    "resellers.3.bots=4",
+]
 
 FENCE = re.compile(r"```.*?```", re.DOTALL)
 SPAN = re.compile(r"`([^`]+)`")
@@ -43,8 +57,15 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Names of the notes that lived outside the repository; no project file may point at them.
 # (Spelt in pieces so that a grep of the repository for them does not find this file.)
 _S, _MD = "shared" + "/", "." + "md"
-OUTSIDE = (".." + "/" + _S[:-1], _S, "CALIBRATION" + _MD, "MODEL" + _MD, "ENGINEERING" + _MD,
-           "STYLE" + _MD, "seeds" + "/")
+OUTSIDE = (
+    ".." + "/" + _S[:-1],
+    _S,
+    "CALIBRATION" + _MD,
+    "MODEL" + _MD,
+    "ENGINEERING" + _MD,
+    "STYLE" + _MD,
+    "seeds" + "/",
+)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -109,7 +130,7 @@ def run_bullet(text: str) -> str:
 
 def timeseries_columns(text: str) -> list[str]:
     bullet = run_bullet(text)
-    after = bullet[bullet.index("`--timeseries"):]
+    after = bullet[bullet.index("`--timeseries") :]
     for s in SPAN.findall(after):
         s = " ".join(s.split())
         if "," in s:
@@ -122,7 +143,7 @@ def record_names(text: str) -> list[str]:
     bullet = run_bullet(text)
     if "`--records" not in bullet:
         return []
-    after = bullet[bullet.index("`--records"):]
+    after = bullet[bullet.index("`--records") :]
     out = []
     for s in SPAN.findall(after):
         if s.startswith("-"):
@@ -147,7 +168,7 @@ def command_flags(text: str) -> list[tuple[str | None, str]]:
             piece = piece.split("#", 1)[0] if piece.lstrip().startswith("slotsim") else piece
             m = re.search(r"\bslotsim\s+([a-z]+)", piece)
             cmd = m.group(1) if m else default
-            rest = piece[m.end():] if m else piece
+            rest = piece[m.end() :] if m else piece
             out += [(cmd, f) for f in FLAG.findall(rest)]
     return out
 
@@ -221,9 +242,17 @@ def flag_problems(pairs: list[tuple[str | None, str]], subs: dict[str, argparse.
 def cli_run(tmp_path_factory):
     """One `slotsim run` of a short baseline writing metrics, the daily series and the records."""
     out = tmp_path_factory.mktemp("readme")
-    argv = ["run", str(REPO / "scenarios" / "baseline_fcfs.yaml"), "--json",
-            "--out", str(out / "metrics.json"), "--timeseries", str(out / "daily.csv"),
-            "--records", str(out / "records")]
+    argv = [
+        "run",
+        str(REPO / "scenarios" / "baseline_fcfs.yaml"),
+        "--json",
+        "--out",
+        str(out / "metrics.json"),
+        "--timeseries",
+        str(out / "daily.csv"),
+        "--records",
+        str(out / "records"),
+    ]
     for o in SHORT:
         argv += ["--set", o]
     assert sim.cli.main(argv) == 0
@@ -249,7 +278,8 @@ def test_contract_keys_are_the_codes(cli_run):
     metrics = json.loads((cli_run / "metrics.json").read_text())
     assert set(keys) == set(sim.CONTRACT), (
         f"README names {sorted(set(keys) - set(sim.CONTRACT))} not in sim.CONTRACT and omits "
-        f"{sorted(set(sim.CONTRACT) - set(keys))}")
+        f"{sorted(set(sim.CONTRACT) - set(keys))}"
+    )
     missing = [k for k in keys if k not in metrics]
     assert not missing, f"contract keys named in the README that a run does not report: {missing}"
 
@@ -304,10 +334,12 @@ def test_no_file_of_the_project_points_at_outside_notes():
     hits = []
     for path in REPO.rglob("*"):
         rel = path.relative_to(REPO)
-        if (rel.parts[0] in {".git", "mutants", "results", "build", "dist", ".venv"}
-                or rel.parts[0].endswith(".egg-info")
-                or path.suffix not in {".py", ".md", ".yaml", ".yml", ".toml", ".cff", ".cfg", ".txt"}
-                or not path.is_file()):
+        if (
+            rel.parts[0] in {".git", "mutants", "results", "build", "dist", ".venv"}
+            or rel.parts[0].endswith(".egg-info")
+            or path.suffix not in {".py", ".md", ".yaml", ".yml", ".toml", ".cff", ".cfg", ".txt"}
+            or not path.is_file()
+        ):
             continue
         for line_no, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             if pattern.search(line):

@@ -79,12 +79,13 @@ def test_report_markdown_tables_match_the_results(results):
 
     runs = pd.read_parquet(results / "replications.parquet")
     s = summarise(runs, "first_come", ["demand.applicants_per_year"])
-    row = s[(s.variant == "random") & (s.metric == "wait_days_mean") &
-            (s.point == "demand.applicants_per_year=30000")].iloc[0]
+    row = s[
+        (s.variant == "random") & (s.metric == "wait_days_mean") & (s.point == "demand.applicants_per_year=30000")
+    ].iloc[0]
     from sim.experiments import fmt
 
     wait_rows = [ln for ln in text.splitlines() if ln.startswith("| wait_days_mean |")]
-    assert len(wait_rows) == 4        # means and differences, two points
+    assert len(wait_rows) == 4  # means and differences, two points
     assert f"{fmt(row['mean'])} ±{fmt(row['half_width'])}" in wait_rows[2]
     assert f"±{fmt(row['diff_half_width'])} [±{fmt(row['unpaired_half_width'])}]" in wait_rows[3]
 
@@ -92,7 +93,7 @@ def test_report_markdown_tables_match_the_results(results):
 def test_report_out_elsewhere(results, tmp_path, monkeypatch):
     import sim.report as rep
 
-    for name in ("fig_outcomes", "fig_differences", "fig_waits", "fig_activity"):   # only the sweep: fast
+    for name in ("fig_outcomes", "fig_differences", "fig_waits", "fig_activity"):  # only the sweep: fast
         monkeypatch.setattr(rep, name, lambda *a, **k: [])
     assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "report.md").is_file()

@@ -17,25 +17,43 @@ from __future__ import annotations
 import os
 
 import pytest
+from conftest import scenario_path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import sim
-from conftest import scenario_path
 from sim.presets import PRESETS, apply_preset
 
-settings.register_profile("slotsim-default", max_examples=25, deadline=None, database=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("slotsim-slow", max_examples=200, deadline=None, database=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "slotsim-default",
+    max_examples=25,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "slotsim-slow",
+    max_examples=200,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 SLOW = os.environ.get("HYPOTHESIS_PROFILE") == "slow"
 PROFILE = settings.get_profile("slotsim-slow" if SLOW else "slotsim-default")
 
 BASELINE = scenario_path("baseline")
 N_RESELLERS = len(sim.load_scenario(BASELINE).resellers)
 DEFENCES = ("captcha", "otp", "ip_blocking", "prepayment", "identity_binding")
-FINAL = {"attended_direct", "attended_via_reseller", "wasted_no_show", "wasted_unsold", "wasted_unbooked",
-         "wasted_unpaid"}
+FINAL = {
+    "attended_direct",
+    "attended_via_reseller",
+    "wasted_no_show",
+    "wasted_unsold",
+    "wasted_unbooked",
+    "wasted_unpaid",
+}
 HELD = ["attended_direct", "attended_via_reseller", "wasted_no_show"]
 SERVED = ["served_direct", "served_via_reseller"]
 
@@ -57,16 +75,20 @@ def scenarios(draw, days=(20, 45), capacity=(5, 60), switch_prob=0.3):
     cap = draw(st.integers(*capacity))
     load = draw(st.floats(0.5, 1.5))
     overrides = [
-        f"run.days={n_days}", f"run.warmup_days={warmup}", f"centre.capacity_per_day={cap}",
+        f"run.days={n_days}",
+        f"run.warmup_days={warmup}",
+        f"centre.capacity_per_day={cap}",
         f"demand.applicants_per_year={cap * 250 * load!r}",
         f"centre.release_days_ahead={draw(st.integers(1, 10))}",
         f"humans.pay_deadline_prob={draw(st.sampled_from([0.3, 0.7, 1.0]))}",
         f"policy.scheme.registration_valid_days={draw(st.sampled_from([1.0, 5.0, 60.0]))}",
     ]
     for k in range(N_RESELLERS):
-        overrides += [f"resellers.{k}.bots={draw(st.integers(0, 15))}",
-                      f"resellers.{k}.mode={draw(st.sampled_from(['speculative', 'to_order']))}",
-                      f"resellers.{k}.adaptive={'true' if draw(st.booleans()) else 'false'}"]
+        overrides += [
+            f"resellers.{k}.bots={draw(st.integers(0, 15))}",
+            f"resellers.{k}.mode={draw(st.sampled_from(['speculative', 'to_order']))}",
+            f"resellers.{k}.adaptive={'true' if draw(st.booleans()) else 'false'}",
+        ]
     base = sim.load_scenario(BASELINE, overrides)
 
     preset = draw(st.sampled_from(sorted(PRESETS)))
@@ -74,8 +96,9 @@ def scenarios(draw, days=(20, 45), capacity=(5, 60), switch_prob=0.3):
     data = apply_preset(base, preset).to_dict()
     data["policy"] = policy_of(base, preset, extra)
     if n_days > 2 and draw(st.floats(0, 1)) < switch_prob:
-        later = policy_of(base, draw(st.sampled_from(sorted(PRESETS))),
-                          draw(st.frozensets(st.sampled_from(DEFENCES), max_size=2)))
+        later = policy_of(
+            base, draw(st.sampled_from(sorted(PRESETS))), draw(st.frozensets(st.sampled_from(DEFENCES), max_size=2))
+        )
         data["timeline"] = [{"day": draw(st.integers(1, n_days - 1)), **later}]
     sc = sim.parse_scenario(data)
     return sc, draw(st.integers(0, 10**6))
@@ -128,8 +151,7 @@ def check_invariants(sc: sim.Scenario, res: sim.RunResult) -> None:
     assert (booked.booked_at_day < booked.day).all()
 
     # The metrics' slot counts add up.
-    assert m["slots_released"] == (m["slots_attended_direct"] + m["slots_attended_via_reseller"]
-                                   + m["slots_wasted"])
+    assert m["slots_released"] == (m["slots_attended_direct"] + m["slots_attended_via_reseller"] + m["slots_wasted"])
     window = slots[(slots.day >= sc.run.warmup_days) & past]
     assert m["slots_released"] == len(window)
 

@@ -17,11 +17,13 @@ import pytest
 import yaml
 
 from sim import CONTRACT, cli
-from sim.regress import (METRICS_FILE, MANIFEST_FILE, Tolerance, compare_metric, format_number,
-                         metrics_csv, tolerance_of)
+from sim.regress import MANIFEST_FILE, METRICS_FILE, Tolerance, compare_metric, format_number, metrics_csv, tolerance_of
 
-SMALL = {"run": {"days": 40, "warmup_days": 10}, "centre": {"capacity_per_day": 60},
-         "demand": {"applicants_per_year": 16000.0}}
+SMALL = {
+    "run": {"days": 40, "warmup_days": 10},
+    "centre": {"capacity_per_day": 60},
+    "demand": {"applicants_per_year": 16000.0},
+}
 SUITE = {
     "root": ".",
     "seed": 1,
@@ -43,8 +45,18 @@ def write_suite(folder: Path, suite: dict = SUITE) -> Path:
 
 
 def regress(capsys, folder: Path, *args: str) -> tuple[int, str, str]:
-    code = cli.main(["regress", "--suite", str(folder / "regression.yaml"),
-                     "--baselines", str(folder / "baselines"), "--jobs", "1", *args])
+    code = cli.main(
+        [
+            "regress",
+            "--suite",
+            str(folder / "regression.yaml"),
+            "--baselines",
+            str(folder / "baselines"),
+            "--jobs",
+            "1",
+            *args,
+        ]
+    )
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return code, out, err
@@ -55,8 +67,18 @@ def made(tmp_path_factory):
     """A suite and its baselines, made once with 2 worker processes."""
     folder = tmp_path_factory.mktemp("suite")
     write_suite(folder)
-    code = cli.main(["regress", "--update", "--suite", str(folder / "regression.yaml"),
-                     "--baselines", str(folder / "baselines"), "--jobs", "2"])
+    code = cli.main(
+        [
+            "regress",
+            "--update",
+            "--suite",
+            str(folder / "regression.yaml"),
+            "--baselines",
+            str(folder / "baselines"),
+            "--jobs",
+            "2",
+        ]
+    )
     assert code == 0
     return folder
 
@@ -71,10 +93,10 @@ def suite(made, tmp_path) -> Path:
 def verdicts(out: str, entry: str) -> dict[str, str]:
     """metric -> verdict word from the table printed for one entry."""
     lines = out.splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith(f"{entry}  ("))
+    start = next(i for i, line_ in enumerate(lines) if line_.startswith(f"{entry}  ("))
     header = next(i for i in range(start, len(lines)) if lines[i].split()[:1] == ["metric"])
     res = {}
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         if not line.startswith("  "):
             break
         cells = line.split()
@@ -104,7 +126,7 @@ def test_update_writes_small_diff_friendly_baselines(made):
         assert lines[0].split(",")[0] == "replication"
         assert lines[0].split(",")[1:] == manifest["metrics"]
         assert manifest["metrics"] == list(CONTRACT) + extra
-        assert [l.split(",")[0] for l in lines[1:]] == ["0", "1", "2"]
+        assert [line_.split(",")[0] for line_ in lines[1:]] == ["0", "1", "2"]
         assert (folder / METRICS_FILE).stat().st_size < 4000
 
 
@@ -247,30 +269,49 @@ def test_update_repairs_a_corrupt_baseline(suite, capsys):
 
 def test_bad_suite_file_names_every_field(tmp_path, capsys):
     bad = {
-        "root": ".", "replications": 1, "colour": "red",
+        "root": ".",
+        "replications": 1,
+        "colour": "red",
         "tolerance": {"alpha": 2.0, "metrics": {"no_such_metric": {"rel_floor": 0.1}}},
-        "entries": [{"name": "quiet", "scenario": "quiet.yaml", "sed": 3},
-                    {"name": "bad name!", "scenario": "bots.yaml", "seed": "one"}],
+        "entries": [
+            {"name": "quiet", "scenario": "quiet.yaml", "sed": 3},
+            {"name": "bad name!", "scenario": "bots.yaml", "seed": "one"},
+        ],
     }
     write_suite(tmp_path, bad)
     code, out, err = regress(capsys, tmp_path)
     assert code == 2 and out == ""
     lines = err.splitlines()
-    assert all(l.startswith(f"{tmp_path / 'regression.yaml'}: ") or l.startswith("regression.yaml: ")
-               for l in lines)
-    for field in ("replications:", "colour: unknown key", "tolerance.alpha:", "entries.0.sed: unknown key",
-                  "entries.1.name:", "entries.1.seed:"):
-        assert any(field in l for l in lines), (field, err)
+    prefixes = (f"{tmp_path / 'regression.yaml'}: ", "regression.yaml: ")
+    assert all(line_.startswith(prefixes) for line_ in lines)
+    for field in (
+        "replications:",
+        "colour: unknown key",
+        "tolerance.alpha:",
+        "entries.0.sed: unknown key",
+        "entries.1.name:",
+        "entries.1.seed:",
+    ):
+        assert any(field in line_ for line_ in lines), (field, err)
 
 
 def test_suite_level_rules(tmp_path, capsys):
-    dup = {"root": ".", "entries": [{"name": "a", "scenario": "quiet.yaml"}, {"name": "a", "scenario": "bots.yaml"}],
-           "tolerance": {"metrics": {"no_such_metric": {"rel_floor": 0.1}}}}
+    dup = {
+        "root": ".",
+        "entries": [{"name": "a", "scenario": "quiet.yaml"}, {"name": "a", "scenario": "bots.yaml"}],
+        "tolerance": {"metrics": {"no_such_metric": {"rel_floor": 0.1}}},
+    }
     write_suite(tmp_path, dup)
     code, _, err = regress(capsys, tmp_path)
     assert code == 2 and "names must be distinct, repeated: a" in err
-    write_suite(tmp_path, {"root": ".", "entries": [{"name": "a", "scenario": "quiet.yaml"}],
-                           "tolerance": {"metrics": {"no_such_metric": {"rel_floor": 0.1}}}})
+    write_suite(
+        tmp_path,
+        {
+            "root": ".",
+            "entries": [{"name": "a", "scenario": "quiet.yaml"}],
+            "tolerance": {"metrics": {"no_such_metric": {"rel_floor": 0.1}}},
+        },
+    )
     code, _, err = regress(capsys, tmp_path)
     assert code == 2 and "tolerance names metrics that are not compared: no_such_metric" in err
     write_suite(tmp_path, {"root": ".", "entries": []})
@@ -284,10 +325,14 @@ def test_suite_level_rules(tmp_path, capsys):
 def test_missing_suite_and_scenario_files(tmp_path, capsys):
     code, _, err = regress(capsys, tmp_path)
     assert code == 2 and "regression.yaml: file not found" in err
-    suite = {"root": ".", "entries": [{"name": "quiet", "scenario": "quiet.yaml"},
-                                      {"name": "later", "scenario": "not_yet.yaml"},
-                                      {"name": "typo", "scenario": "quiet.yaml",
-                                       "overrides": ["centre.capacity_per_dya=5"]}]}
+    suite = {
+        "root": ".",
+        "entries": [
+            {"name": "quiet", "scenario": "quiet.yaml"},
+            {"name": "later", "scenario": "not_yet.yaml"},
+            {"name": "typo", "scenario": "quiet.yaml", "overrides": ["centre.capacity_per_dya=5"]},
+        ],
+    }
     write_suite(tmp_path, suite)
     code, _, err = regress(capsys, tmp_path)
     assert code == 2

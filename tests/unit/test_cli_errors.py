@@ -39,8 +39,10 @@ def bad_scenario_path(tmp_path):
 
 
 def bad_set(tmp_path):
-    return (["run", BASELINE, "--set", "centre.capacity=5", "--set", "run.days=abc"],
-            lambda: sim.load_scenario(BASELINE, ["centre.capacity=5", "run.days=abc"]))
+    return (
+        ["run", BASELINE, "--set", "centre.capacity=5", "--set", "run.days=abc"],
+        lambda: sim.load_scenario(BASELINE, ["centre.capacity=5", "run.days=abc"]),
+    )
 
 
 def bad_experiment_file(tmp_path):
@@ -56,13 +58,17 @@ def report_of_a_non_results_folder(tmp_path):
 
 
 def regress_only_unknown(tmp_path):
-    return (["regress", "--suite", str(SUITE), "--only", "nosuch", "--only", "nothing"],
-            lambda: resolve(load_suite(SUITE), SUITE, ["nosuch", "nothing"], []))
+    return (
+        ["regress", "--suite", str(SUITE), "--only", "nosuch", "--only", "nothing"],
+        lambda: resolve(load_suite(SUITE), SUITE, ["nosuch", "nothing"], []),
+    )
 
 
 def compare_unknown_preset(tmp_path):
-    return (["compare", "--base", BASELINE, "--presets", "nosuch,first_come,other"],
-            lambda: build_variants([], BASELINE, ["nosuch", "first_come", "other"], []))
+    return (
+        ["compare", "--base", BASELINE, "--presets", "nosuch,first_come,other"],
+        lambda: build_variants([], BASELINE, ["nosuch", "first_come", "other"], []),
+    )
 
 
 def bench_bad_parts(tmp_path):
@@ -70,8 +76,15 @@ def bench_bad_parts(tmp_path):
     return ["bench", "--parts", "bare,nosuch"], lambda: _bench_module().cmd_bench(args)
 
 
-CASES = [bad_scenario_path, bad_set, bad_experiment_file, report_of_a_non_results_folder, regress_only_unknown,
-         compare_unknown_preset, bench_bad_parts]
+CASES = [
+    bad_scenario_path,
+    bad_set,
+    bad_experiment_file,
+    report_of_a_non_results_folder,
+    regress_only_unknown,
+    compare_unknown_preset,
+    bench_bad_parts,
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
@@ -127,8 +140,18 @@ def test_a_command_module_that_fails_fails_the_parser(module, monkeypatch):
 
 # In a fresh interpreter, each module made unimportable in turn: `import sim.cli` must raise,
 # naming it, and never build a parser without the command.
-UNIMPORTABLE = ["sim.compare", "sim.experiments", "sim.regress", "sim.report", "sim.cli.run", "sim.cli.bench",
-                "sim.cli.compare", "sim.cli.batch", "sim.cli.report", "sim.cli.regress"]
+UNIMPORTABLE = [
+    "sim.compare",
+    "sim.experiments",
+    "sim.regress",
+    "sim.report",
+    "sim.cli.run",
+    "sim.cli.bench",
+    "sim.cli.compare",
+    "sim.cli.batch",
+    "sim.cli.report",
+    "sim.cli.regress",
+]
 PROBE = textwrap.dedent("""
     import json, sys
     outcome = {}
@@ -149,8 +172,9 @@ PROBE = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def import_failures():
-    done = subprocess.run([sys.executable, "-c", PROBE, *UNIMPORTABLE], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *UNIMPORTABLE], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -161,16 +185,22 @@ def test_an_unimportable_module_fails_slotsim(module, import_failures):
 
 
 def test_the_library_does_not_import_the_command_line():
-    code = ("import sys, sim.compare, sim.experiments, sim.regress, sim.report, sim.app_support; "
-            "print(sorted(m for m in sys.modules if m.startswith('sim.cli')))")
+    code = (
+        "import sys, sim.compare, sim.experiments, sim.regress, sim.report, sim.app_support; "
+        "print(sorted(m for m in sys.modules if m.startswith('sim.cli')))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
 def test_python_dash_m_runs_the_command_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(tmp_path / "nope.yaml")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "run", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert done.stderr.strip() == f"{tmp_path / 'nope.yaml'}: file not found"
     assert Path(sim.cli.BENCHMARK).is_file()

@@ -45,8 +45,9 @@ START = dt.date(2024, 5, 1)
 # --------------------------------------------------------------------------- synthetic results
 
 
-def batch_folder(folder: Path, variants: list[str], sweep: dict[str, list], reps: int = 3, seed: int = 0,
-                 measures: bool = True) -> Path:
+def batch_folder(
+    folder: Path, variants: list[str], sweep: dict[str, list], reps: int = 3, seed: int = 0, measures: bool = True
+) -> Path:
     """A folder with what `slotsim batch` writes and `slotsim report` reads (manifest, parquet files)."""
     rng = np.random.default_rng(seed)
     keys = list(sweep)
@@ -59,37 +60,74 @@ def batch_folder(folder: Path, variants: list[str], sweep: dict[str, list], reps
                 released = 1000
                 direct = int(rng.integers(300, 700))
                 via = int(rng.integers(0, 200))
-                runs.append({"variant": v, "point": point, "replication": k, **params,
-                             "slots_released": released, "slots_attended_direct": direct,
-                             "slots_attended_via_reseller": via, "slots_wasted": released - direct - via})
+                runs.append(
+                    {
+                        "variant": v,
+                        "point": point,
+                        "replication": k,
+                        **params,
+                        "slots_released": released,
+                        "slots_attended_direct": direct,
+                        "slots_attended_via_reseller": via,
+                        "slots_wasted": released - direct - via,
+                    }
+                )
                 if measures:
-                    runs[-1].update({
-                        # near zero with a wide spread: a plain interval would cross 0
-                        "share_via_reseller": [0.0, 0.0, 0.06][k % 3] * (vi % 3),
-                        "share_captured_by_bots": float(rng.uniform(0, 0.08)),
-                        "abandon_rate": float(rng.uniform(0.0, 0.09)),
-                        "wait_days_mean": float(rng.uniform(0.1, 3.0)),
-                        "rent_paid_above_fee_eur": float(rng.uniform(0, 40_000))})
+                    runs[-1].update(
+                        {
+                            # near zero with a wide spread: a plain interval would cross 0
+                            "share_via_reseller": [0.0, 0.0, 0.06][k % 3] * (vi % 3),
+                            "share_captured_by_bots": float(rng.uniform(0, 0.08)),
+                            "abandon_rate": float(rng.uniform(0.0, 0.09)),
+                            "wait_days_mean": float(rng.uniform(0.1, 3.0)),
+                            "rent_paid_above_fee_eur": float(rng.uniform(0, 40_000)),
+                        }
+                    )
                 for day in range(30):
-                    daily.append({"variant": v, "point": point, "replication": k, "day": day,
-                                  "date": pd.Timestamp(START) + pd.Timedelta(days=day),
-                                  "bot_requests": [0.0, 0.0, 900.0][k % 3] + day,
-                                  "reseller_price_eur": [0.0, 0.0, 60.0][k % 3]})
+                    daily.append(
+                        {
+                            "variant": v,
+                            "point": point,
+                            "replication": k,
+                            "day": day,
+                            "date": pd.Timestamp(START) + pd.Timedelta(days=day),
+                            "bot_requests": [0.0, 0.0, 900.0][k % 3] + day,
+                            "reseller_price_eur": [0.0, 0.0, 60.0][k % 3],
+                        }
+                    )
                 if k == 0:
                     for seg in ("first_time", "renewal", "circulation"):
                         n = 40
                         status = rng.choice(["served_direct", "served_via_reseller", "abandoned"], n)
-                        waits.append(pd.DataFrame({"variant": v, "point": point, "replication": 0,
-                                                   "segment": seg, "status": status,
-                                                   "wait_days": rng.gamma(2.0, 5.0, n).astype("float32")}))
+                        waits.append(
+                            pd.DataFrame(
+                                {
+                                    "variant": v,
+                                    "point": point,
+                                    "replication": 0,
+                                    "segment": seg,
+                                    "status": status,
+                                    "wait_days": rng.gamma(2.0, 5.0, n).astype("float32"),
+                                }
+                            )
+                        )
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(runs).to_parquet(folder / "replications.parquet")
     pd.DataFrame(daily).to_parquet(folder / "daily.parquet")
     pd.concat(waits).to_parquet(folder / "waits.parquet")
-    manifest = {"experiment": {"name": "synthetic"}, "variants": variants, "points": points,
-                "reference": variants[0], "sweep": sweep, "labels": {},
-                "cells": [{"variant": v, "point": p, "scenario": {"run": {"warmup_days": 5, "days": 30}}}
-                          for v in variants for p in points]}
+    manifest = {
+        "experiment": {"name": "synthetic"},
+        "variants": variants,
+        "points": points,
+        "reference": variants[0],
+        "sweep": sweep,
+        "labels": {},
+        "cells": [
+            {"variant": v, "point": p, "scenario": {"run": {"warmup_days": 5, "days": 30}}}
+            for v in variants
+            for p in points
+        ],
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
 
@@ -113,28 +151,65 @@ def comparison(variants: list[str], reps: int = 3, seed: int = 0) -> A.Compariso
     for v in variants:
         for k in range(reps):
             parts = rng.dirichlet(np.ones(6)) * 1000
-            metrics.append({"variant": v, "label": A.LABELS.get(v, v), "replication": k, "slots_released": 1000,
-                            "slots_attended_direct": parts[0], "slots_attended_via_reseller": parts[1],
-                            "slots_wasted_unsold": parts[2], "slots_wasted_no_show": parts[3],
-                            "slots_wasted_unpaid": parts[4], "slots_wasted_unbooked": parts[5],
-                            "slots_wasted": parts[2:].sum()})
+            metrics.append(
+                {
+                    "variant": v,
+                    "label": A.LABELS.get(v, v),
+                    "replication": k,
+                    "slots_released": 1000,
+                    "slots_attended_direct": parts[0],
+                    "slots_attended_via_reseller": parts[1],
+                    "slots_wasted_unsold": parts[2],
+                    "slots_wasted_no_show": parts[3],
+                    "slots_wasted_unpaid": parts[4],
+                    "slots_wasted_unbooked": parts[5],
+                    "slots_wasted": parts[2:].sum(),
+                }
+            )
             for day in range(40):
-                daily.append({"variant": v, "replication": k, "day": day,
-                              "date": START + dt.timedelta(days=day),
-                              "bot_requests": float(rng.integers(1, 5000)), "sales": int(rng.integers(0, 4)),
-                              "sales_eur": float(rng.uniform(0, 800))})
-            for dim, groups in (("habit", list(base.humans.habits)), ("segment", ["first_time", "renewal",
-                                                                                   "circulation"])):
+                daily.append(
+                    {
+                        "variant": v,
+                        "replication": k,
+                        "day": day,
+                        "date": START + dt.timedelta(days=day),
+                        "bot_requests": float(rng.integers(1, 5000)),
+                        "sales": int(rng.integers(0, 4)),
+                        "sales_eur": float(rng.uniform(0, 800)),
+                    }
+                )
+            for dim, groups in (
+                ("habit", list(base.humans.habits)),
+                ("segment", ["first_time", "renewal", "circulation"]),
+            ):
                 for g in groups:
-                    fairness.append({"variant": v, "replication": k, "dim": dim, "group": g, "n": 50,
-                                     "within_14": float(rng.choice([0.0, 0.01, rng.uniform(0, 1)]))})
+                    fairness.append(
+                        {
+                            "variant": v,
+                            "replication": k,
+                            "dim": dim,
+                            "group": g,
+                            "n": 50,
+                            "within_14": float(rng.choice([0.0, 0.01, rng.uniform(0, 1)])),
+                        }
+                    )
             q = np.linspace(0, 1, 101)
-            quantiles.append(pd.DataFrame({"variant": v, "replication": k, "q": q,
-                                           "wait_days": np.sort(rng.gamma(2.0, 6.0, len(q)))}))
-    return A.Comparison(key="synthetic", variants={v: base for v in variants}, seed=1, replications=reps,
-                        metrics=pd.DataFrame(metrics), daily=pd.DataFrame(daily),
-                        fairness=pd.DataFrame(fairness), wait_quantiles=pd.concat(quantiles),
-                        labels={v: A.LABELS.get(v, v) for v in variants})
+            quantiles.append(
+                pd.DataFrame(
+                    {"variant": v, "replication": k, "q": q, "wait_days": np.sort(rng.gamma(2.0, 6.0, len(q)))}
+                )
+            )
+    return A.Comparison(
+        key="synthetic",
+        variants={v: base for v in variants},
+        seed=1,
+        replications=reps,
+        metrics=pd.DataFrame(metrics),
+        daily=pd.DataFrame(daily),
+        fairness=pd.DataFrame(fairness),
+        wait_quantiles=pd.concat(quantiles),
+        labels={v: A.LABELS.get(v, v) for v in variants},
+    )
 
 
 # --------------------------------------------------------------------------- what a figure must not do
@@ -166,16 +241,16 @@ def check_ticks(fig) -> int:
             continue
         for axis in (ax.xaxis, ax.yaxis):
             if isinstance(axis.get_major_formatter(), FixedFormatter):
-                continue                                    # categories
+                continue  # categories
             locs = axis.get_majorticklocs()
             for loc, tick in zip(locs, axis.get_major_ticks(len(locs)), strict=True):
                 text = tick.label1.get_text()
                 shown = tick_value(text)
                 if shown is None:
-                    continue                                # dates, empty minor labels
-                assert math.isclose(shown, loc, rel_tol=1e-9, abs_tol=1e-9) or \
-                    math.isclose(shown, 100 * loc, rel_tol=1e-9, abs_tol=1e-9), \
-                    f"{ax.get_title()!r}: tick at {loc!r} labelled {text!r}"
+                    continue  # dates, empty minor labels
+                assert math.isclose(shown, loc, rel_tol=1e-9, abs_tol=1e-9) or math.isclose(
+                    shown, 100 * loc, rel_tol=1e-9, abs_tol=1e-9
+                ), f"{ax.get_title()!r}: tick at {loc!r} labelled {text!r}"
                 checked += 1
     return checked
 
@@ -196,7 +271,7 @@ def check_colours(fig, name_of=lambda label: label.split(" (")[0]) -> dict[str, 
             elif isinstance(handle, Line2D):
                 style = (to_hex(handle.get_color()), handle.get_linestyle())
             else:
-                continue                                    # warm-up spans
+                continue  # warm-up spans
             v = name_of(label)
             per_axes.setdefault(v, style)
             seen.setdefault(v, style[0])
@@ -227,10 +302,11 @@ def check_not_below_zero(fig, axes=None) -> int:
 
 def check_titles_apart(fig, renderer) -> int:
     """No two panel titles overlap, once drawn; the number of titles."""
-    boxes = [(ax.get_title(), ax.title.get_window_extent(renderer)) for ax in fig.axes
-             if ax.get_visible() and ax.get_title()]
+    boxes = [
+        (ax.get_title(), ax.title.get_window_extent(renderer)) for ax in fig.axes if ax.get_visible() and ax.get_title()
+    ]
     for i, (t1, b1) in enumerate(boxes):
-        for t2, b2 in boxes[i + 1:]:
+        for t2, b2 in boxes[i + 1 :]:
             assert not b1.overlaps(b2), f"panel titles overlap: {t1!r} and {t2!r}"
     return len(boxes)
 
@@ -239,9 +315,12 @@ def check(fig, name_of=lambda label: label.split(" (")[0], non_negative: bool = 
     """Draw `fig` once and run every check (intervals: only for measures that cannot be negative);
     what was checked, for the tests to ask more of it."""
     renderer = drawn(fig)
-    out = {"colours": check_colours(fig, name_of), "ticks": check_ticks(fig),
-           "intervals": check_not_below_zero(fig) if non_negative else 0,
-           "titles": check_titles_apart(fig, renderer)}
+    out = {
+        "colours": check_colours(fig, name_of),
+        "ticks": check_ticks(fig),
+        "intervals": check_not_below_zero(fig) if non_negative else 0,
+        "titles": check_titles_apart(fig, renderer),
+    }
     plt.close(fig)
     return out
 
@@ -264,12 +343,13 @@ def test_every_scheme_and_outcome_has_its_colour():
 def test_a_variant_colour_depends_on_its_name_not_its_position():
     full = F.variant_styles(VARIANTS)
     assert len({(s.colour, s.linestyle) for s in full.values()}) == len(VARIANTS)
-    assert len({s.colour for s in full.values()}) == len(VARIANTS)          # 12: no colour repeats
-    assert full == F.variant_styles(VARIANTS[::-1])                          # column order does not matter
+    assert len({s.colour for s in full.values()}) == len(VARIANTS)  # 12: no colour repeats
+    assert full == F.variant_styles(VARIANTS[::-1])  # column order does not matter
     for added in (["your_scenario"], ["aaa_first_in_any_order"], OTHERS):
         more = F.variant_styles(added + ["first_come", "random_allocation", "ip_blocking"])
-        assert {v: more[v] for v in ("first_come", "random_allocation", "ip_blocking")} == \
-            {v: F.Style(F.SCHEME_COLOURS[v]) for v in ("first_come", "random_allocation", "ip_blocking")}
+        assert {v: more[v] for v in ("first_come", "random_allocation", "ip_blocking")} == {
+            v: F.Style(F.SCHEME_COLOURS[v]) for v in ("first_come", "random_allocation", "ip_blocking")
+        }
     # a variant added before others keeps theirs, unless it lands on the very colour one had
     alone = F.variant_styles(["fast_bots"])
     assert F.variant_styles(["captcha_otp", "your_scenario", "fast_bots"])["fast_bots"] == alone["fast_bots"]
@@ -305,8 +385,11 @@ def test_tick_labels_carry_the_decimals_their_step_needs():
 
 @pytest.fixture(scope="module")
 def sweep12(tmp_path_factory) -> Results:
-    folder = batch_folder(tmp_path_factory.mktemp("sweep12"), VARIANTS,
-                          {"demand.applicants_per_year": [27500.0, 55000.0, 82500.0, 110000.0]})
+    folder = batch_folder(
+        tmp_path_factory.mktemp("sweep12"),
+        VARIANTS,
+        {"demand.applicants_per_year": [27500.0, 55000.0, 82500.0, 110000.0]},
+    )
     return Results(folder)
 
 
@@ -317,8 +400,8 @@ def test_report_sweep_of_12_variants(sweep12):
     assert set(seen["colours"]) == set(VARIANTS) and len(set(seen["colours"].values())) == 12
     assert {v: seen["colours"][v] for v in PRESETS} == {v: F.SCHEME_COLOURS[v] for v in PRESETS}
     assert seen["ticks"] > 20
-    assert any(re.fullmatch(r"\d+\.\d%", t) for t in labels), labels   # steps of 2.5 or 0.5 points occur
-    assert seen["intervals"] >= 4 * 12                                  # every metric here is >= 0
+    assert any(re.fullmatch(r"\d+\.\d%", t) for t in labels), labels  # steps of 2.5 or 0.5 points occur
+    assert seen["intervals"] >= 4 * 12  # every metric here is >= 0
     assert seen["titles"] == 4
 
 
@@ -334,11 +417,14 @@ def test_report_differences_and_waits_of_12_variants(sweep12):
         assert len(seen["colours"]) >= 11 and seen["ticks"] > 8
 
 
-@pytest.mark.parametrize("n_variants, sweep", [
-    (3, {"demand.applicants_per_year": [27500.0, 55000.0], LONG: [12.0, 48.0]}),               # 4 panels a row
-    (3, {"demand.applicants_per_year": [27500.0, 55000.0, 82500.0], LONG: [12.0, 48.0]}),      # 3 a row
-    (12, {"demand.applicants_per_year": [27500.0, 55000.0], LONG: [12.0, 48.0]}),
-])
+@pytest.mark.parametrize(
+    "n_variants, sweep",
+    [
+        (3, {"demand.applicants_per_year": [27500.0, 55000.0], LONG: [12.0, 48.0]}),  # 4 panels a row
+        (3, {"demand.applicants_per_year": [27500.0, 55000.0, 82500.0], LONG: [12.0, 48.0]}),  # 3 a row
+        (12, {"demand.applicants_per_year": [27500.0, 55000.0], LONG: [12.0, 48.0]}),
+    ],
+)
 def test_report_outcomes_titles_of_long_sweep_points_do_not_overlap(tmp_path, n_variants, sweep):
     r = Results(batch_folder(tmp_path, VARIANTS[:n_variants], sweep, reps=2, measures=False))
     assert r.point_label(r.points[0]) == "applicants_per_year=27500, payment_deadline_hours=12.0"
@@ -351,10 +437,15 @@ def test_report_outcomes_titles_of_long_sweep_points_do_not_overlap(tmp_path, n_
 
 def test_point_labels_keep_parameters_apart():
     paths = ["resellers.0.bots", "resellers.1.bots", "demand.applicants_per_year"]
-    assert F.short_paths(paths) == {"resellers.0.bots": "0.bots", "resellers.1.bots": "1.bots",
-                                    "demand.applicants_per_year": "applicants_per_year"}
-    assert F.point_label("resellers.0.bots=3, resellers.1.bots=4, demand.applicants_per_year=5", paths) == \
-        "0.bots=3, 1.bots=4, applicants_per_year=5"
+    assert F.short_paths(paths) == {
+        "resellers.0.bots": "0.bots",
+        "resellers.1.bots": "1.bots",
+        "demand.applicants_per_year": "applicants_per_year",
+    }
+    assert (
+        F.point_label("resellers.0.bots=3, resellers.1.bots=4, demand.applicants_per_year=5", paths)
+        == "0.bots=3, 1.bots=4, applicants_per_year=5"
+    )
 
 
 # --------------------------------------------------------------------------- app figures

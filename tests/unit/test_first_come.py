@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import short_scenario
 
 import sim
 from sim.model import Model
-from conftest import short_scenario
 
 
 def test_a_centre_with_one_slot_a_day_books_its_last_free_slot():
     """With one slot a day, more people than slots and no bots, every slot but a few is booked:
     the race must run while exactly one slot is free (people already waiting check for it)."""
-    sc = short_scenario("no_bots", "centre.capacity_per_day=1", "demand.applicants_per_year=1500",
-                        "centre.no_show_prob=0.0")
+    sc = short_scenario(
+        "no_bots", "centre.capacity_per_day=1", "demand.applicants_per_year=1500", "centre.no_show_prob=0.0"
+    )
     res = sim.run(sc, seed=3)
     window = res.slots[(res.slots.day >= sc.run.warmup_days) & (res.slots.day < sc.run.days)]
     unbooked = (window.outcome == "wasted_unbooked").mean()
@@ -38,7 +39,8 @@ def test_buyers_are_the_waiting_past_their_patience_before_their_travel_date():
     m.env.run(until=12.0)
     p = m.applicants.pop
     n = m.applicants.n_arrived
-    expected = np.flatnonzero((p.arrival[:n] + p.patience_days[:n] <= 12.0) & (p.latest_day[:n] > 12.0)
-                              & (m.applicants.st_np[:n] == 0))
+    expected = np.flatnonzero(
+        (p.arrival[:n] + p.patience_days[:n] <= 12.0) & (p.latest_day[:n] > 12.0) & (m.applicants.st_np[:n] == 0)
+    )
     assert len(expected) > 0
     assert m.applicants.buyers(12.0).tolist() == expected.tolist()

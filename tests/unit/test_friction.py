@@ -11,15 +11,15 @@ import math
 
 import numpy as np
 import pytest
+from conftest import scenario_path
 from scipy import stats
 
 import sim
-from conftest import scenario_path
 from sim.schemes import Friction, tries
 
 DAY_S = 86_400.0
 FORM_DAYS = 2.5 / 1440.0  # a person who needs 2.5 minutes for the form
-N = 40_000                # attempts per statistical check
+N = 40_000  # attempts per statistical check
 
 
 def friction(*overrides: str) -> tuple[Friction, sim.Scenario]:
@@ -55,9 +55,14 @@ def test_without_defences_an_attempt_costs_only_the_form_or_the_reaction():
 # --------------------------------------------------------------------------- OTP
 
 
-OTP = ("policy.defences.otp.enabled=true", "policy.defences.otp.delay_s=45",
-       "policy.defences.otp.human_non_delivery_prob=0.2", "policy.defences.otp.bot_non_delivery_prob=0.4",
-       "policy.defences.otp.bot_cost_per_identity_eur=0.3", "policy.defences.otp.accounts_per_bot=3")
+OTP = (
+    "policy.defences.otp.enabled=true",
+    "policy.defences.otp.delay_s=45",
+    "policy.defences.otp.human_non_delivery_prob=0.2",
+    "policy.defences.otp.bot_non_delivery_prob=0.4",
+    "policy.defences.otp.bot_cost_per_identity_eur=0.3",
+    "policy.defences.otp.accounts_per_bot=3",
+)
 
 
 def test_otp_adds_its_delay_to_every_human_attempt_exactly():
@@ -109,9 +114,14 @@ def test_otp_caps_accounts_per_bot():
 # --------------------------------------------------------------------------- CAPTCHA
 
 
-CAPTCHA = ("policy.defences.captcha.enabled=true", "policy.defences.captcha.human_solve_s=13",
-           "policy.defences.captcha.human_fail_prob=0.5", "policy.defences.captcha.bot_fail_prob=0.1",
-           "policy.defences.captcha.bot_solve_s=14", "policy.defences.captcha.bot_cost_per_1000_eur=2")
+CAPTCHA = (
+    "policy.defences.captcha.enabled=true",
+    "policy.defences.captcha.human_solve_s=13",
+    "policy.defences.captcha.human_fail_prob=0.5",
+    "policy.defences.captcha.bot_fail_prob=0.1",
+    "policy.defences.captcha.bot_solve_s=14",
+    "policy.defences.captcha.bot_cost_per_1000_eur=2",
+)
 
 
 def test_captcha_human_time_is_solve_time_times_geometric_tries():
@@ -162,9 +172,9 @@ def test_tries_is_geometric(p):
     # the whole distribution: chi-square against P(k) = p^(k-1) (1-p), with a tail bin for the
     # values whose expected count falls below 20
     kmax = 1
-    while n * p ** kmax * (1 - p) >= 20:
+    while n * p**kmax * (1 - p) >= 20:
         kmax += 1
-    expected = [n * p ** (k - 1) * (1 - p) for k in range(1, kmax + 1)] + [n * p ** kmax]
+    expected = [n * p ** (k - 1) * (1 - p) for k in range(1, kmax + 1)] + [n * p**kmax]
     observed = [np.sum(x == k) for k in range(1, kmax + 1)] + [np.sum(x > kmax)]
     assert stats.chisquare(observed, expected).pvalue > 0.001
 
@@ -183,10 +193,13 @@ def test_tries_with_certain_failure_still_ends():
 # --------------------------------------------------------------------------- IP blocking
 
 
-IP = ("policy.defences.ip_blocking.enabled=true", "policy.defences.ip_blocking.proxy_ips=7",
-      "policy.defences.ip_blocking.requests_per_ip_per_minute=3",
-      "policy.defences.ip_blocking.proxy_cost_per_attempt_eur=0.02",
-      "policy.defences.ip_blocking.human_block_prob=0.25")
+IP = (
+    "policy.defences.ip_blocking.enabled=true",
+    "policy.defences.ip_blocking.proxy_ips=7",
+    "policy.defences.ip_blocking.requests_per_ip_per_minute=3",
+    "policy.defences.ip_blocking.proxy_cost_per_attempt_eur=0.02",
+    "policy.defences.ip_blocking.human_block_prob=0.25",
+)
 
 
 def test_ip_blocking_adds_the_proxy_cost_to_every_bot_attempt():
@@ -228,8 +241,9 @@ def test_identity_binding_forbids_speculative_resale():
 
 
 def test_all_defences_together():
-    f, sc = friction(*OTP, *CAPTCHA, *IP, "policy.defences.prepayment.enabled=true",
-                     "policy.defences.identity_binding.enabled=true")
+    f, sc = friction(
+        *OTP, *CAPTCHA, *IP, "policy.defences.prepayment.enabled=true", "policy.defences.identity_binding.enabled=true"
+    )
     assert f.prepaid and f.identity_bound and not f.speculative_sellable
     assert f.bot_accounts_cap == 3.0 and f.bot_poll_cap_per_day == 7 * 3 * 1440
     rng = np.random.default_rng(12)

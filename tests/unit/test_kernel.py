@@ -226,6 +226,7 @@ def until(*times):
         for t in times:
             env.run(until=t)
             trace.append(("stopped at", env.now))
+
     return drive
 
 
@@ -302,15 +303,17 @@ def drive_until_event(env, trace):
 
 
 @pytest.mark.parametrize("drive", [drive_by_steps, drive_until_event], ids=["step", "run_until_event"])
-@pytest.mark.parametrize("build", [handmade_model, lambda env, calls, trace: random_model(env, calls, trace, 7)],
-                         ids=["handmade", "random"])
+@pytest.mark.parametrize(
+    "build", [handmade_model, lambda env, calls, trace: random_model(env, calls, trace, 7)], ids=["handmade", "random"]
+)
 def test_slow_path_runs_identically_and_counts_every_event(build, drive):
     kernel, stock = run_both(build, drive)
     assert_same(kernel, stock)
 
 
-@pytest.mark.parametrize("build", [handmade_model, lambda env, calls, trace: random_model(env, calls, trace, 7)],
-                         ids=["handmade", "random"])
+@pytest.mark.parametrize(
+    "build", [handmade_model, lambda env, calls, trace: random_model(env, calls, trace, 7)], ids=["handmade", "random"]
+)
 def test_run_to_the_end_gives_the_same_trace(build):
     (k_trace, _, k_now), (s_trace, _, s_now) = run_both(build, drive_to_end)
     assert k_trace == s_trace
@@ -334,11 +337,12 @@ def test_step_on_an_empty_queue_counts_nothing():
 
 def test_a_failing_process_stops_the_fast_run_loop_with_its_exception():
     for env in (Kernel(), simpy.Environment()):
-        def bad():
+
+        def bad(env=env):
             yield env.timeout(1.0)
             raise ValueError("boom at 1")
 
-        def survivor(log):
+        def survivor(log, env=env):
             yield env.timeout(2.0)
             log.append("not reached")
 
@@ -403,7 +407,7 @@ def test_check_simpy_refuses_another_minor_version_with_instructions():
         check_simpy("4.2.0")
     msg = str(info.value)
     assert "4.2.0" in msg  # the version found
-    assert "4.1" in msg    # the version required
+    assert "4.1" in msg  # the version required
     assert "pip install 'simpy>=4.1,<4.2'" in msg
     assert isinstance(info.value, RuntimeError)
 

@@ -17,9 +17,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, SCALED_FLEETS, short_scenario
 
 import sim
-from conftest import REPO, SCALED_FLEETS, short_scenario
 from sim.presets import apply_preset
 from sim.scenario import deep_merge
 
@@ -44,8 +44,7 @@ def waiting_at(apps: pd.DataFrame, t: float) -> np.ndarray:
     their latest useful day still ahead (a person abandons at the start of that day, or at once
     on arrival if it has come already: docs/model.md 4.1-4.2)."""
     served = apps.served_at_day.to_numpy()
-    return ((apps.arrival_day.to_numpy() <= t) & (apps.latest_day.to_numpy() > t)
-            & ~(served <= t))
+    return (apps.arrival_day.to_numpy() <= t) & (apps.latest_day.to_numpy() > t) & ~(served <= t)
 
 
 # --------------------------------------------------------------------------- resellers' money
@@ -57,8 +56,7 @@ def test_a_resellers_cost_and_revenue_are_its_fleet_attempts_fees_and_sales(prep
     every day, bots x cost_per_bot_day_eur; per booking attempt, cost_per_attempt_eur; and under
     prepayment the service fee for each slot it books (docs/model.md 4.4). Its revenue is the sum
     of the prices its buyers paid. Sums of a few thousand floats: compared to 1e-9 relative."""
-    sc = short_scenario("baseline", *FIXED_FLEETS,
-                        f"policy.defences.prepayment.enabled={str(prepaid).lower()}")
+    sc = short_scenario("baseline", *FIXED_FLEETS, f"policy.defences.prepayment.enabled={str(prepaid).lower()}")
     d = sc.policy.defences
     assert d.prepayment.enabled == prepaid
     assert not (d.captcha.enabled or d.otp.enabled or d.ip_blocking.enabled or sc.timeline)
@@ -74,26 +72,30 @@ def test_a_resellers_cost_and_revenue_are_its_fleet_attempts_fees_and_sales(prep
         booked = int((slots.reseller == k).sum())
         total_booked += booked
         assert row.attempts >= booked  # every booking is one completed attempt
-        expected_cost = (sc.run.days * r.bots * r.cost_per_bot_day_eur
-                         + row.attempts * r.cost_per_attempt_eur
-                         + (booked * fee if prepaid else 0.0))
+        expected_cost = (
+            sc.run.days * r.bots * r.cost_per_bot_day_eur
+            + row.attempts * r.cost_per_attempt_eur
+            + (booked * fee if prepaid else 0.0)
+        )
         assert row.cost_eur == pytest.approx(expected_cost, rel=1e-9), r.name
         sold = apps.price_paid_eur[apps.reseller == k]
         assert row.revenue_eur == pytest.approx(float(sold.sum()), rel=1e-9, abs=1e-9), r.name
         # a reseller's buyers hold its slots, and only they do
-        assert set(apps.index[apps.reseller == k]) == set(slots.holder[(slots.reseller == k)
-                                                                       & (slots.holder >= 0)])
+        assert set(apps.index[apps.reseller == k]) == set(slots.holder[(slots.reseller == k) & (slots.holder >= 0)])
     # The fee term is not idle: the fleets booked hundreds of slots (fee 25 EUR each).
     assert total_booked > 500
     # The attempts the resellers paid for are the ones the daily series counted.
     assert ledger.attempts.sum() == res.daily.bot_attempts.sum()
 
 
-@pytest.mark.xfail(strict=True, reason="sim bug: a reseller confirming a draw win is never charged the "
-                   "service fee unless the prepayment defence is on (ResellerMarket.books charges it only "
-                   "under friction.prepaid), although docs/model.md 4.6 says a reseller pays at once to "
-                   "confirm and Model.assign marks every draw slot prepaid. A model change: left to the issue 'Measures an "
-                   "evaluator accepts' (accounting: who paid the fee is recorded per slot)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="sim bug: a reseller confirming a draw win is never charged the "
+    "service fee unless the prepayment defence is on (ResellerMarket.books charges it only "
+    "under friction.prepaid), although docs/model.md 4.6 says a reseller pays at once to "
+    "confirm and Model.assign marks every draw slot prepaid. A model change: left to the issue 'Measures an "
+    "evaluator accepts' (accounting: who paid the fee is recorded per slot)",
+)
 def test_a_reseller_pays_the_fee_for_each_draw_win_it_confirms():
     """Under random allocation a win is confirmed by paying the fee (docs/model.md 4.6) and the slot
     is recorded as prepaid; the reseller confirms its wins at once, so its cost must include the
@@ -109,27 +111,37 @@ def test_a_reseller_pays_the_fee_for_each_draw_win_it_confirms():
     for k, r in enumerate(sc.resellers):
         row = ledger.iloc[k]
         booked = int((slots.reseller == k).sum())
-        expected = (sc.run.days * r.bots * r.cost_per_bot_day_eur + row.attempts * r.cost_per_attempt_eur
-                    + booked * sc.centre.service_fee_eur)
+        expected = (
+            sc.run.days * r.bots * r.cost_per_bot_day_eur
+            + row.attempts * r.cost_per_attempt_eur
+            + booked * sc.centre.service_fee_eur
+        )
         assert row.cost_eur == pytest.approx(expected, rel=1e-9), r.name  # ... so someone paid the fee
 
 
-@pytest.mark.xfail(strict=True, reason="sim bug: a to-order fleet whose order book holds only draw-enrolled "
-                   "clients keeps polling and attempting while first-come slots are free: every attempt ends "
-                   "with NO_CLIENT (ResellerMarket.next_order skips draw clients and never drops them, and "
-                   "ToOrder.limit_quota counts them), so attempts, events and the fleet's cost grow with its "
-                   "poll rate (4 bots polling every 5 s: ~4 million attempts for 48 bookings, 60+ s a run). A model "
-                   "change: left to the issue 'Resellers as businesses' (bot traffic from what fleets do)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="sim bug: a to-order fleet whose order book holds only draw-enrolled "
+    "clients keeps polling and attempting while first-come slots are free: every attempt ends "
+    "with NO_CLIENT (ResellerMarket.next_order skips draw clients and never drops them, and "
+    "ToOrder.limit_quota counts them), so attempts, events and the fleet's cost grow with its "
+    "poll rate (4 bots polling every 5 s: ~4 million attempts for 48 bookings, 60+ s a run). A model "
+    "change: left to the issue 'Resellers as businesses' (bot traffic from what fleets do)",
+)
 def test_a_to_order_fleet_attempts_only_bookings_it_can_use():
     """Random allocation for first-time applicants with part of the capacity booked first-come:
     a to-order agency takes orders from buyers of both pools; it books first-come slots only for
     first-come clients (docs/model.md 4.4-4.5), so its attempts should stay of the order of its
     bookings, whatever its poll rate. Slow polling (every 10 min) keeps the run fast even so."""
-    sc = short_scenario("baseline", "run.days=40",
-                        "resellers=[{name: agency, mode: to_order, bots: 4, poll_interval_s: 600.0, "
-                        "adaptive: false, price_eur: 150.0}]",
-                        "policy.scheme.kind=random_allocation", "policy.scheme.enrolled_segments=[first_time]",
-                        "policy.scheme.draw_capacity_share=0.3")
+    sc = short_scenario(
+        "baseline",
+        "run.days=40",
+        "resellers=[{name: agency, mode: to_order, bots: 4, poll_interval_s: 600.0, "
+        "adaptive: false, price_eur: 150.0}]",
+        "policy.scheme.kind=random_allocation",
+        "policy.scheme.enrolled_segments=[first_time]",
+        "policy.scheme.draw_capacity_share=0.3",
+    )
     res = sim.run(sc, seed=2)
     ledger = res.records.resellers.iloc[0]
     booked = int((res.slots.reseller == 0).sum())
@@ -149,13 +161,19 @@ def test_the_draw_gives_slots_to_a_uniform_sample_of_tickets():
     hypergeometric, mean k R / N and variance k (R/N) (G/N) (N-k)/(N-1) for G genuine and R
     reseller tickets, N = G + R, k slots offered. Summed over the ~40 draws: ~280 +- 13.
     Taking the first m tickets instead (genuine ones come first) gives ~50: 19 sd below."""
-    base = short_scenario("baseline", *FIXED_FLEETS, "resellers.3.bots=0",  # speculative fleets only
-                          "centre.release_days_ahead=1", "policy.scheme.duplicate_detection_prob=0.0")
+    base = short_scenario(
+        "baseline",
+        *FIXED_FLEETS,
+        "resellers.3.bots=0",  # speculative fleets only
+        "centre.release_days_ahead=1",
+        "policy.scheme.duplicate_detection_prob=0.0",
+    )
     sc = apply_preset(base, "random_allocation")
     # Binding stays off so that a fake's win can be sold, and its detection cannot catch fakes.
     sc = with_policy(sc, defences={"identity_binding": {"enabled": False}})
-    fakes = sum(int(r.bots * r.fake_registrations_per_bot) for r in sc.resellers if r.mode == "speculative"
-                and r.bots >= 1)
+    fakes = sum(
+        int(r.bots * r.fake_registrations_per_bot) for r in sc.resellers if r.mode == "speculative" and r.bots >= 1
+    )
     res = sim.run(sc, seed=1)
     draws, slots = res.records.draws, res.slots
 
@@ -185,8 +203,9 @@ def test_unpaid_offers_pass_down_the_waiting_list():
     settled (every deadline falls before the slot's day). A smaller centre than SHORT (40 a day)
     keeps more registrants than slots, so draws leave waiting lists."""
     p = 0.5
-    sc = apply_preset(short_scenario("no_bots", f"humans.pay_deadline_prob={p}", "centre.capacity_per_day=40"),
-                      "random_allocation")
+    sc = apply_preset(
+        short_scenario("no_bots", f"humans.pay_deadline_prob={p}", "centre.capacity_per_day=40"), "random_allocation"
+    )
     res = sim.run(sc, seed=1)
     slots, apps, m = res.slots, res.applicants, res.metrics
     days = sc.run.days
@@ -228,10 +247,17 @@ def test_registrations_expire_and_are_renewed_at_the_next_visit():
     awaiting payment are waiting but not registered (-0.02); the sampling error of ~20,000
     person-draws is ~0.005. Without expiry every habit would be at ~0.98: a failure by 0.2
     or more. Everyone pays (pay_deadline_prob = 1) so that no one waits off the list."""
+
     def run(valid_days: float):
-        sc = apply_preset(short_scenario("no_bots", "humans.pay_deadline_prob=1.0", "centre.capacity_per_day=40",
-                                         f"policy.scheme.registration_valid_days={valid_days}"),
-                          "random_allocation")
+        sc = apply_preset(
+            short_scenario(
+                "no_bots",
+                "humans.pay_deadline_prob=1.0",
+                "centre.capacity_per_day=40",
+                f"policy.scheme.registration_valid_days={valid_days}",
+            ),
+            "random_allocation",
+        )
         return sc, sim.run(sc, seed=2)
 
     shares = {}
@@ -266,8 +292,13 @@ def test_registrations_expire_and_are_renewed_at_the_next_visit():
 RABAT_SWITCH = 50
 # Rabat 2024 shortened: the switch to the draw on day 50 of 80, a tenth of the Rabat centre and
 # demand (500 a day, 147,000 a year), the baseline fleets at a tenth.
-RABAT_SHORT = ("run.days=80", f"timeline.0.day={RABAT_SWITCH}", "centre.capacity_per_day=50",
-               "demand.applicants_per_year=14700", *SCALED_FLEETS)
+RABAT_SHORT = (
+    "run.days=80",
+    f"timeline.0.day={RABAT_SWITCH}",
+    "centre.capacity_per_day=50",
+    "demand.applicants_per_year=14700",
+    *SCALED_FLEETS,
+)
 
 
 def test_a_switch_to_the_draw_routes_the_enrolled_segment_to_it():
@@ -323,9 +354,13 @@ def test_prepaid_and_free_bookings_use_their_own_no_show_rates():
     appointment when their own uniform, drawn before the run and read by nothing else, is below
     the rate: the no-shows among ~1,200 slots of each kind are binomial (sd 0.014 and 0.004)."""
     sw, p_free, p_prepaid = 30, 0.4, 0.02
-    sc = short_scenario("baseline", *SCALED_FLEETS, f"centre.no_show_prob={p_free}",
-                        f"centre.no_show_prob_prepaid={p_prepaid}",
-                        f"timeline=[{{day: {sw}, defences: {{prepayment: {{enabled: true}}}}}}]")
+    sc = short_scenario(
+        "baseline",
+        *SCALED_FLEETS,
+        f"centre.no_show_prob={p_free}",
+        f"centre.no_show_prob_prepaid={p_prepaid}",
+        f"timeline=[{{day: {sw}, defences: {{prepayment: {{enabled: true}}}}}}]",
+    )
     assert not sc.policy.defences.prepayment.enabled and sc.policies()[1][1].defences.prepayment.enabled
     res = sim.run(sc, seed=1)
     slots = res.slots

@@ -36,9 +36,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_short, scenario_path
 
 import sim
-from conftest import run_short, scenario_path
 from sim.metrics import CONTRACT, compute_metrics
 from sim.records import Records
 from sim.scenario import SEGMENTS
@@ -72,20 +72,42 @@ BOT_REQUESTS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]  # days 0..9
 
 
 def scenario(warmup: int) -> sim.Scenario:
-    sc = sim.load_scenario(scenario_path("baseline"), ["run.days=10", f"run.warmup_days={warmup}",
-                                                       "centre.release_days_ahead=2"])
+    sc = sim.load_scenario(
+        scenario_path("baseline"), ["run.days=10", f"run.warmup_days={warmup}", "centre.release_days_ahead=2"]
+    )
     assert sc.centre.service_fee_eur == FEE
     return sc
 
 
 def slot_frame() -> pd.DataFrame:
-    rows = [dict(day=day, pool="draw" if taker == "draw" else "first_come", released_at_day=max(day - 2, 0) + 0.375,
-                 first_taken_by=taker, booked_at_day=math.nan, holder=holder, reseller=reseller,
-                 prepaid=prepaid, offers=1 if outcome == "wasted_unpaid" else 0, outcome=outcome)
-            for day, outcome, holder, reseller, prepaid, taker in SLOTS]
+    rows = [
+        dict(
+            day=day,
+            pool="draw" if taker == "draw" else "first_come",
+            released_at_day=max(day - 2, 0) + 0.375,
+            first_taken_by=taker,
+            booked_at_day=math.nan,
+            holder=holder,
+            reseller=reseller,
+            prepaid=prepaid,
+            offers=1 if outcome == "wasted_unpaid" else 0,
+            outcome=outcome,
+        )
+        for day, outcome, holder, reseller, prepaid, taker in SLOTS
+    ]
     df = pd.DataFrame(rows)
-    return df.astype({"day": np.int64, "holder": np.int64, "reseller": np.int64, "prepaid": bool,
-                      "offers": np.int64, "pool": "str", "first_taken_by": "str", "outcome": "str"})
+    return df.astype(
+        {
+            "day": np.int64,
+            "holder": np.int64,
+            "reseller": np.int64,
+            "prepaid": bool,
+            "offers": np.int64,
+            "pool": "str",
+            "first_taken_by": "str",
+            "outcome": "str",
+        }
+    )
 
 
 def applicant_frame(sc: sim.Scenario) -> pd.DataFrame:
@@ -94,38 +116,88 @@ def applicant_frame(sc: sim.Scenario) -> pd.DataFrame:
     rows = []
     for k, (arrival, status, slot, reseller, price, served_at, checks) in enumerate(APPLICANTS):
         appt = float(slot_day[slot]) if slot >= 0 else math.nan
-        rows.append(dict(arrival_day=arrival, segment=SEGMENTS[k % 3], habit=habits[k % len(habits)],
-                         checks_per_day=1.0, latest_day=int(arrival) + 20, status=status, slot=slot,
-                         appointment_day=appt, wait_days=appt + 0.5 - arrival, served_at_day=served_at,
-                         reseller=reseller, price_paid_eur=price, site_checks=checks, attempts=1,
-                         failed_attempts=0, defence_minutes=0.0))
+        rows.append(
+            dict(
+                arrival_day=arrival,
+                segment=SEGMENTS[k % 3],
+                habit=habits[k % len(habits)],
+                checks_per_day=1.0,
+                latest_day=int(arrival) + 20,
+                status=status,
+                slot=slot,
+                appointment_day=appt,
+                wait_days=appt + 0.5 - arrival,
+                served_at_day=served_at,
+                reseller=reseller,
+                price_paid_eur=price,
+                site_checks=checks,
+                attempts=1,
+                failed_attempts=0,
+                defence_minutes=0.0,
+            )
+        )
     df = pd.DataFrame(rows)
     df["segment"] = pd.Categorical(df.segment, SEGMENTS)
     df["habit"] = pd.Categorical(df.habit, habits)
-    return df.astype({"slot": np.int64, "reseller": np.int16, "status": "str", "attempts": np.int32,
-                      "failed_attempts": np.int32})
+    return df.astype(
+        {"slot": np.int64, "reseller": np.int16, "status": "str", "attempts": np.int32, "failed_attempts": np.int32}
+    )
 
 
 def daily_frame() -> pd.DataFrame:
     n = len(BOT_REQUESTS)
-    return pd.DataFrame(dict(
-        day=np.arange(n), date=[f"2024-05-{d + 1:02d}" for d in range(n)], released=0, booked_human=0,
-        booked_bot=0, allocated_draw=0, sales=0, sales_eur=0.0, bot_attempts=0, bot_requests=BOT_REQUESTS,
-        bots=0, reseller_price_eur=math.nan, searching=0, registered=0, backlog=0, reassignments=[0] * 9 + [2]))
+    return pd.DataFrame(
+        dict(
+            day=np.arange(n),
+            date=[f"2024-05-{d + 1:02d}" for d in range(n)],
+            released=0,
+            booked_human=0,
+            booked_bot=0,
+            allocated_draw=0,
+            sales=0,
+            sales_eur=0.0,
+            bot_attempts=0,
+            bot_requests=BOT_REQUESTS,
+            bots=0,
+            reseller_price_eur=math.nan,
+            searching=0,
+            registered=0,
+            backlog=0,
+            reassignments=[0] * 9 + [2],
+        )
+    )
 
 
 def reseller_frame() -> pd.DataFrame:
-    return pd.DataFrame(dict(reseller=["r0", "r1"], mode=["speculative", "to_order"], bots_end=[12.0, 3.0],
-                             price_end_eur=[200.0, 150.0], revenue_eur=[120.0, 360.0],
-                             cost_eur=RESELLER_COSTS, attempts=[40, 10], mode_switch_day=[None, None]))
+    return pd.DataFrame(
+        dict(
+            reseller=["r0", "r1"],
+            mode=["speculative", "to_order"],
+            bots_end=[12.0, 3.0],
+            price_end_eur=[200.0, 150.0],
+            revenue_eur=[120.0, 360.0],
+            cost_eur=RESELLER_COSTS,
+            attempts=[40, 10],
+            mode_switch_day=[None, None],
+        )
+    )
 
 
 def records(warmup: int = 0, slots: pd.DataFrame | None = None) -> Records:
     sc = scenario(warmup)
-    return Records(scenario=sc, seed=1, replication=0, applicants=applicant_frame(sc),
-                   slots=slot_frame() if slots is None else slots, daily=daily_frame(),
-                   reviews=pd.DataFrame(), draws=pd.DataFrame(), resellers=reseller_frame(),
-                   events_processed=1234, habits=tuple(sc.humans.habits))
+    return Records(
+        scenario=sc,
+        seed=1,
+        replication=0,
+        applicants=applicant_frame(sc),
+        slots=slot_frame() if slots is None else slots,
+        daily=daily_frame(),
+        reviews=pd.DataFrame(),
+        draws=pd.DataFrame(),
+        resellers=reseller_frame(),
+        events_processed=1234,
+        habits=tuple(sc.humans.habits),
+    )
 
 
 # --------------------------------------------------------------------------- no warm-up
@@ -143,11 +215,15 @@ def test_every_contract_metric_is_present(m0):
 
 def test_slot_counts(m0):
     assert m0["slots_released"] == 9  # S9 (day 11) is after the run
-    assert m0["slots_attended_direct"] == 2      # S0, S6
+    assert m0["slots_attended_direct"] == 2  # S0, S6
     assert m0["slots_attended_via_reseller"] == 3  # S1, S2, S8
-    assert m0["slots_wasted"] == 4                 # S3, S4, S5, S7
-    assert (m0["slots_wasted_no_show"], m0["slots_wasted_unsold"], m0["slots_wasted_unbooked"],
-            m0["slots_wasted_unpaid"]) == (1, 1, 1, 1)
+    assert m0["slots_wasted"] == 4  # S3, S4, S5, S7
+    assert (
+        m0["slots_wasted_no_show"],
+        m0["slots_wasted_unsold"],
+        m0["slots_wasted_unbooked"],
+        m0["slots_wasted_unpaid"],
+    ) == (1, 1, 1, 1)
     assert m0["share_via_reseller"] == pytest.approx(3 / 5)
     assert m0["share_captured_by_bots"] == pytest.approx(5 / 9)  # S1-S4, S8 first taken by a bot
 
@@ -155,9 +231,9 @@ def test_slot_counts(m0):
 def test_applicant_counts_and_abandon_rate(m0):
     # window: arrivals in [0, 8): A0-A6; A7 and A8 arrived too late to count
     assert m0["applicants_arrived"] == 7
-    assert m0["applicants_served"] == 5            # A0, A1, A2, A3, A5
-    assert m0["applicants_abandoned"] == 1         # A4 (A8 is outside the window)
-    assert m0["applicants_unresolved"] == 1        # A6
+    assert m0["applicants_served"] == 5  # A0, A1, A2, A3, A5
+    assert m0["applicants_abandoned"] == 1  # A4 (A8 is outside the window)
+    assert m0["applicants_unresolved"] == 1  # A6
     assert m0["abandon_rate"] == pytest.approx(1 / 6)  # abandoned / resolved, not / arrived (1/7)
     # appointments at midday: waits 1.5, 2.0, 2.5, 3.0, 4.5
     assert m0["wait_days_mean"] == pytest.approx(13.5 / 5)

@@ -15,8 +15,7 @@ RATES = [16.0, 4.0, 1.0, 0.4]  # the default checking habits (checks per day)
 
 # An operation: (True, person, habit) adds, (False, person, _) removes. Few people, so that
 # removals of present members (including the last of a list and the only one) are frequent.
-ops_strategy = st.lists(st.tuples(st.booleans(), st.integers(0, 15), st.integers(0, len(RATES) - 1)),
-                        max_size=80)
+ops_strategy = st.lists(st.tuples(st.booleans(), st.integers(0, 15), st.integers(0, len(RATES) - 1)), max_size=80)
 
 
 def check_search_pool(pool: SearchPool, model: dict[int, int]) -> None:
@@ -132,10 +131,10 @@ def test_pick_is_proportional_to_each_members_rate():
 def test_pick_never_returns_someone_removed_even_when_a_habit_is_emptied():
     pool = SearchPool(RATES)
     for i in range(6):
-        pool.add(i, 0)     # the high-rate habit ...
+        pool.add(i, 0)  # the high-rate habit ...
     pool.add(100, 3)
     for i in range(6):
-        pool.remove(i)     # ... emptied: only the 0.4/day person is left
+        pool.remove(i)  # ... emptied: only the 0.4/day person is left
     rng = np.random.default_rng(5)
     assert {pool.pick(rng) for _ in range(2000)} == {100}
 
@@ -143,8 +142,9 @@ def test_pick_never_returns_someone_removed_even_when_a_habit_is_emptied():
 def test_model_never_adds_someone_already_searching(monkeypatch):
     """SearchPool.add does not check membership (a second add would list a person twice and
     keep them pickable after removal); the model must never add a person already in the pool."""
-    import sim
     from conftest import SCALED_FLEETS, short_scenario
+
+    import sim
 
     original = SearchPool.add
     adds = []
@@ -155,9 +155,14 @@ def test_model_never_adds_someone_already_searching(monkeypatch):
         original(self, i, habit)
 
     monkeypatch.setattr(SearchPool, "add", checked_add)
-    sc = short_scenario("baseline", *SCALED_FLEETS, "run.days=40", "run.warmup_days=10",
-                        "policy.defences.otp.enabled=true", "policy.defences.ip_blocking.enabled=true",
-                        "timeline=[{day: 20, scheme: {kind: random_allocation, "
-                        "enrolled_segments: [first_time]}}]")
+    sc = short_scenario(
+        "baseline",
+        *SCALED_FLEETS,
+        "run.days=40",
+        "run.warmup_days=10",
+        "policy.defences.otp.enabled=true",
+        "policy.defences.ip_blocking.enabled=true",
+        "timeline=[{day: 20, scheme: {kind: random_allocation, enrolled_segments: [first_time]}}]",
+    )
     sim.run(sc, seed=3)
     assert len(adds) > 100  # the check did run

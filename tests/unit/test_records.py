@@ -11,23 +11,55 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SCALED_FLEETS, short_scenario
 
 import sim
 from sim.presets import apply_preset
 from sim.scenario import apply_overrides
-from conftest import SCALED_FLEETS, short_scenario
 
-APPLICANT_COLUMNS = {"arrival_day": "f", "checks_per_day": "f", "latest_day": "i", "slot": "i",
-                     "appointment_day": "f", "wait_days": "f", "served_at_day": "f", "reseller": "i",
-                     "price_paid_eur": "f", "site_checks": "f", "attempts": "i", "failed_attempts": "i",
-                     "defence_minutes": "f"}
-SLOT_COLUMNS = {"day": "i", "released_at_day": "f", "booked_at_day": "f", "holder": "i", "reseller": "i",
-                "prepaid": "b", "offers": "i"}
-DAILY = ["day", "date", "released", "booked_human", "booked_bot", "allocated_draw", "sales", "sales_eur",
-         "bot_attempts", "bot_requests", "bots", "reseller_price_eur", "searching", "registered", "backlog",
-         "reassignments"]
-RESELLERS = ["reseller", "mode", "bots_end", "price_end_eur", "revenue_eur", "cost_eur", "attempts",
-             "mode_switch_day"]
+APPLICANT_COLUMNS = {
+    "arrival_day": "f",
+    "checks_per_day": "f",
+    "latest_day": "i",
+    "slot": "i",
+    "appointment_day": "f",
+    "wait_days": "f",
+    "served_at_day": "f",
+    "reseller": "i",
+    "price_paid_eur": "f",
+    "site_checks": "f",
+    "attempts": "i",
+    "failed_attempts": "i",
+    "defence_minutes": "f",
+}
+SLOT_COLUMNS = {
+    "day": "i",
+    "released_at_day": "f",
+    "booked_at_day": "f",
+    "holder": "i",
+    "reseller": "i",
+    "prepaid": "b",
+    "offers": "i",
+}
+DAILY = [
+    "day",
+    "date",
+    "released",
+    "booked_human",
+    "booked_bot",
+    "allocated_draw",
+    "sales",
+    "sales_eur",
+    "bot_attempts",
+    "bot_requests",
+    "bots",
+    "reseller_price_eur",
+    "searching",
+    "registered",
+    "backlog",
+    "reassignments",
+]
+RESELLERS = ["reseller", "mode", "bots_end", "price_end_eur", "revenue_eur", "cost_eur", "attempts", "mode_switch_day"]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +83,9 @@ def test_frames_have_their_columns_and_types(fcfs):
     assert list(rec.daily.columns) == DAILY
     assert list(rec.resellers.columns) == RESELLERS
     assert rec.resellers["mode"].tolist() == [r.mode for r in rec.scenario.resellers]
-    assert {"day", "reseller", "mode", "bots_before", "bots", "profit_eur", "booked", "sold",
-            "price_eur"} <= set(rec.reviews.columns)
+    assert {"day", "reseller", "mode", "bots_before", "bots", "profit_eur", "booked", "sold", "price_eur"} <= set(
+        rec.reviews.columns
+    )
     assert res.applicants is rec.applicants and res.slots is rec.slots and res.daily is rec.daily
 
 
@@ -109,8 +142,10 @@ def test_the_waiting_list_holds_the_tickets_drawn_beyond_the_slots():
     """A draw draws min(tickets, int(slots x (1 + waiting_list_factor)) + 1) tickets (docs/model.md 4.6);
     those not offered a slot form the waiting list, so a draw passes on at most that many unpaid slots."""
     for factor in (0.0, 0.5):
-        sc = apply_preset(short_scenario("no_bots", "humans.pay_deadline_prob=0.3", "demand.applicants_per_year=60000"),
-                          "random_allocation")
+        sc = apply_preset(
+            short_scenario("no_bots", "humans.pay_deadline_prob=0.3", "demand.applicants_per_year=60000"),
+            "random_allocation",
+        )
         sc = sim.parse_scenario(apply_overrides(sc.to_dict(), [f"policy.scheme.waiting_list_factor={factor}"]))
         res = sim.run(sc, seed=2)
         d = res.records.draws

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import sim
-from sim.presets import apply_preset
 from sim.model import Model
-from sim.model.resellers import SPECULATIVE, TO_ORDER, TARGET_UTILISATION, Reseller
+from sim.model.resellers import SPECULATIVE, TARGET_UTILISATION, TO_ORDER, Reseller
+from sim.presets import apply_preset
 
 BASE = "scenarios/baseline_fcfs.yaml"
 SMALL = ["run.days=30", "run.warmup_days=5", "centre.capacity_per_day=100", "demand.applicants_per_year=20000"]
@@ -130,8 +130,17 @@ def test_a_speculative_fleet_switches_to_order_when_stock_can_no_longer_be_renam
     assert r.strategy is TO_ORDER and r.mode == "to_order" and r.mode_switch_day == 7
     assert r.bots == 100.0 and r.held() == 0  # the switch is the whole review
     review = m.resellers.reviews[-1]
-    assert review == dict(day=7, reseller="fast_officine", mode="to_order", bots_before=100.0, bots=100.0,
-                          profit_eur=-500.0, booked=50, sold=0, price_eur=r.price)
+    assert review == dict(
+        day=7,
+        reseller="fast_officine",
+        mode="to_order",
+        bots_before=100.0,
+        bots=100.0,
+        profit_eur=-500.0,
+        booked=50,
+        sold=0,
+        price_eur=r.price,
+    )
 
 
 def test_only_adaptive_active_fleets_are_reviewed_and_only_on_review_days():
@@ -146,8 +155,9 @@ def test_only_adaptive_active_fleets_are_reviewed_and_only_on_review_days():
 
 
 def test_each_morning_active_fleets_pay_for_their_bots_and_count_their_booking_capacity():
-    m = built("resellers.0.cost_per_bot_day_eur=0.5", "resellers.0.bookings_per_bot_per_release=2",
-              "resellers.2.bots=0")
+    m = built(
+        "resellers.0.cost_per_bot_day_eur=0.5", "resellers.0.bookings_per_bot_per_release=2", "resellers.2.bots=0"
+    )
     r, gone = m.resellers[0], m.resellers[2]
     r.bots = 10.7
     m.resellers.start_day(1, releases_today=True)
@@ -161,8 +171,12 @@ def test_each_morning_active_fleets_pay_for_their_bots_and_count_their_booking_c
 
 
 def test_the_price_follows_excess_demand_through_tanh_and_stays_in_its_bounds():
-    m = built("resellers.0.price_elasticity=0.1", "resellers.0.price_eur=200", "resellers.0.bots=10",
-              "resellers.0.bookings_per_bot_per_release=1")
+    m = built(
+        "resellers.0.price_elasticity=0.1",
+        "resellers.0.price_eur=200",
+        "resellers.0.bots=10",
+        "resellers.0.bookings_per_bot_per_release=1",
+    )
     r = m.resellers[0]
     r.sold_yesterday, r.unsold_yesterday = 30, 2
     # nobody has arrived: no buyers. demand = 30 sold yesterday; supply = min(10, 100) = 10
@@ -177,8 +191,12 @@ def test_the_price_follows_excess_demand_through_tanh_and_stays_in_its_bounds():
 
 
 def test_buyers_who_can_afford_the_price_raise_it():
-    m = built("resellers.0.price_elasticity=0.2", "resellers.0.price_eur=100", "resellers.0.bots=1",
-              "resellers.0.bookings_per_bot_per_release=1")
+    m = built(
+        "resellers.0.price_elasticity=0.2",
+        "resellers.0.price_eur=100",
+        "resellers.0.bots=1",
+        "resellers.0.bookings_per_bot_per_release=1",
+    )
     a = m.applicants
     m.arrivals.start()  # people arrive and wait; no day clock: no slot is released, no price moves
     m.env.run(until=10.5)
@@ -201,14 +219,23 @@ def test_capacity_quota_and_poll_rate_follow_the_fleet_and_the_defences():
     r.booked_today = 45
     assert r.quota(fr) == 15
     assert r.poll_rate(fr) == pytest.approx(20 * 86400 / 2)
-    otp = built("resellers.0.bots=20", "resellers.0.bookings_per_bot_per_release=3",
-                "policy.defences.otp.enabled=true", "policy.defences.otp.accounts_per_bot=2")
+    otp = built(
+        "resellers.0.bots=20",
+        "resellers.0.bookings_per_bot_per_release=3",
+        "policy.defences.otp.enabled=true",
+        "policy.defences.otp.accounts_per_bot=2",
+    )
     assert otp.resellers[0].capacity(otp.policy.friction) == 40
-    ip = built("resellers.0.bots=20", "resellers.0.poll_interval_s=1", "policy.defences.ip_blocking.enabled=true",
-               "policy.defences.ip_blocking.proxy_ips=3", "policy.defences.ip_blocking.requests_per_ip_per_minute=2")
+    ip = built(
+        "resellers.0.bots=20",
+        "resellers.0.poll_interval_s=1",
+        "policy.defences.ip_blocking.enabled=true",
+        "policy.defences.ip_blocking.proxy_ips=3",
+        "policy.defences.ip_blocking.requests_per_ip_per_minute=2",
+    )
     r, fr = ip.resellers[0], ip.policy.friction
-    assert r.poll_rate(fr) == pytest.approx(3 * 2 * 1440)                 # capped all day
-    assert r.poll_rate(fr, burst=True) == pytest.approx(20 * 86400)       # not at an announced burst
+    assert r.poll_rate(fr) == pytest.approx(3 * 2 * 1440)  # capped all day
+    assert r.poll_rate(fr, burst=True) == pytest.approx(20 * 86400)  # not at an announced burst
 
 
 def test_a_to_order_quota_is_its_open_orders():
@@ -220,8 +247,14 @@ def test_a_to_order_quota_is_its_open_orders():
 
 
 def test_requests_seen_are_polls_where_booking_exists_and_fake_registrations_where_a_draw_runs():
-    m = built("resellers.1.bots=0", "resellers.2.bots=0", "resellers.3.bots=0", "resellers.0.bots=10",
-              "resellers.0.poll_interval_s=4", "resellers.0.fake_registrations_per_bot=3")
+    m = built(
+        "resellers.1.bots=0",
+        "resellers.2.bots=0",
+        "resellers.3.bots=0",
+        "resellers.0.bots=10",
+        "resellers.0.poll_interval_s=4",
+        "resellers.0.fake_registrations_per_bot=3",
+    )
     assert m.resellers.requests_seen() == pytest.approx(10 * 86400 / 4)
     draw = Model(apply_preset(m.sc, "random_allocation"), seed=1)
     share = draw.policy.draw_share
@@ -230,8 +263,13 @@ def test_requests_seen_are_polls_where_booking_exists_and_fake_registrations_whe
 
 
 def test_speculative_tickets_are_fake_registrations_thinned_by_detection():
-    m = built("resellers.0.bots=10", "resellers.0.fake_registrations_per_bot=2.5", "resellers.1.bots=0",
-              "resellers.2.bots=0", "resellers.3.bots=0")
+    m = built(
+        "resellers.0.bots=10",
+        "resellers.0.fake_registrations_per_bot=2.5",
+        "resellers.1.bots=0",
+        "resellers.2.bots=0",
+        "resellers.3.bots=0",
+    )
     rng = np.random.default_rng(5)
     assert m.resellers.draw_tickets(rng, detection=0.0) == [(-1, 0)] * 25
     assert m.resellers.draw_tickets(rng, detection=1.0) == []
@@ -241,9 +279,19 @@ def test_speculative_tickets_are_fake_registrations_thinned_by_detection():
 
 
 def test_to_order_tickets_are_duplicates_for_waiting_clients_of_the_draw_only():
-    sc = apply_preset(sim.load_scenario(BASE, [*SMALL, "resellers.0.bots=0", "resellers.1.bots=0",
-                                                             "resellers.2.bots=0", "resellers.3.duplicates_per_client=2"]),
-                                  "random_allocation")
+    sc = apply_preset(
+        sim.load_scenario(
+            BASE,
+            [
+                *SMALL,
+                "resellers.0.bots=0",
+                "resellers.1.bots=0",
+                "resellers.2.bots=0",
+                "resellers.3.duplicates_per_client=2",
+            ],
+        ),
+        "random_allocation",
+    )
     m = Model(sc, seed=1)
     a = m.applicants
     enrolled = m.policy.enrolled
@@ -291,15 +339,15 @@ def test_unsold_stock_is_counted_for_tomorrows_price():
 
 def run_one_fleet(*overrides: str, seed: int = 2):
     """The small baseline with its first fleet alone (the others emptied)."""
-    sc = sim.load_scenario(BASE, [*SMALL, "resellers.1.bots=0", "resellers.2.bots=0", "resellers.3.bots=0",
-                                  *overrides])
+    sc = sim.load_scenario(BASE, [*SMALL, "resellers.1.bots=0", "resellers.2.bots=0", "resellers.3.bots=0", *overrides])
     return sc, sim.run(sc, seed=seed)
 
 
 def test_a_fleet_books_its_capacity_on_each_release_day_and_no_more():
     """2 bots x 1 booking each: 2 slots a release day, whatever the slots free (docs/model.md 4.4)."""
-    sc, res = run_one_fleet("resellers.0.bots=2", "resellers.0.bookings_per_bot_per_release=1",
-                            "resellers.0.adaptive=false")
+    sc, res = run_one_fleet(
+        "resellers.0.bots=2", "resellers.0.bookings_per_bot_per_release=1", "resellers.0.adaptive=false"
+    )
     per_day = res.daily.set_index("day").booked_bot
     release_days = res.daily.set_index("day").released > 0
     assert per_day.max() == 2

@@ -7,10 +7,10 @@ import datetime as dt
 import pydantic
 import pytest
 import yaml
+from conftest import SCENARIO_FILES
 
 import sim
 from sim.scenario import ScenarioError, apply_overrides, parse_scenario
-from conftest import SCENARIO_FILES
 
 
 def errors_of(data) -> list[str]:
@@ -61,11 +61,15 @@ def test_scenario_is_frozen():
 
 
 def test_policies_carry_unchanged_parts_over_each_switch():
-    sc = parse_scenario({
-        "policy": {"defences": {"captcha": {"enabled": True}}},
-        "timeline": [{"day": 10, "scheme": {"kind": "random_allocation"}},
-                     {"day": 20, "defences": {"identity_binding": {"enabled": True}}}],
-    })
+    sc = parse_scenario(
+        {
+            "policy": {"defences": {"captcha": {"enabled": True}}},
+            "timeline": [
+                {"day": 10, "scheme": {"kind": "random_allocation"}},
+                {"day": 20, "defences": {"identity_binding": {"enabled": True}}},
+            ],
+        }
+    )
     (d0, p0), (d1, p1), (d2, p2) = sc.policies()
     assert (d0, d1, d2) == (0, 10, 20)
     assert p0.scheme.kind == "first_come" and p0.defences.captcha.enabled
@@ -77,57 +81,72 @@ def test_policies_carry_unchanged_parts_over_each_switch():
 # --------------------------------------------------------------------------- one rule broken
 
 
-@pytest.mark.parametrize("data, path", [
-    ({"centre": {"capacity_per_day": -5}}, "centre.capacity_per_day"),
-    ({"centre": {"no_show_prob": 1.5}}, "centre.no_show_prob"),
-    ({"resellers": [{"name": "a", "target_sell_through": 1.2}]}, "resellers.0.target_sell_through"),
-    ({"policy": {"defences": {"captcha": {"human_fail_prob": -0.1}}}}, "policy.defences.captcha.human_fail_prob"),
-    ({"demand": {"applicants_per_year": -1.0}}, "demand.applicants_per_year"),
-    ({"run": {"days": 0}}, "run.days"),
-])
+@pytest.mark.parametrize(
+    "data, path",
+    [
+        ({"centre": {"capacity_per_day": -5}}, "centre.capacity_per_day"),
+        ({"centre": {"no_show_prob": 1.5}}, "centre.no_show_prob"),
+        ({"resellers": [{"name": "a", "target_sell_through": 1.2}]}, "resellers.0.target_sell_through"),
+        ({"policy": {"defences": {"captcha": {"human_fail_prob": -0.1}}}}, "policy.defences.captcha.human_fail_prob"),
+        ({"demand": {"applicants_per_year": -1.0}}, "demand.applicants_per_year"),
+        ({"run": {"days": 0}}, "run.days"),
+    ],
+)
 def test_out_of_range_values_name_their_field(data, path):
     (message,) = errors_of(data)
     assert message.startswith(f"{path}: ")
 
 
-@pytest.mark.parametrize("data, path", [
-    ({"centre": {"capacity": 800}}, "centre.capacity"),
-    ({"nmae": "typo"}, "nmae"),
-    ({"resellers": [{"name": "a", "bot": 3}]}, "resellers.0.bot"),
-    ({"policy": {"scheme": {"kind": "first_come", "batches": 3}}}, "policy.scheme.batches"),
-])
+@pytest.mark.parametrize(
+    "data, path",
+    [
+        ({"centre": {"capacity": 800}}, "centre.capacity"),
+        ({"nmae": "typo"}, "nmae"),
+        ({"resellers": [{"name": "a", "bot": 3}]}, "resellers.0.bot"),
+        ({"policy": {"scheme": {"kind": "first_come", "batches": 3}}}, "policy.scheme.batches"),
+    ],
+)
 def test_unknown_keys_are_refused(data, path):
     (message,) = errors_of(data)
     assert message.startswith(f"{path}: unknown key")
 
 
-@pytest.mark.parametrize("text, path, shown", [
-    ("centre:\n  release_hour: 12:30\n", "centre.release_hour", "24"),      # YAML 1.1 sexagesimal: 750
-    ("name: NO\n", "name", "False"),                                          # YAML 1.1 boolean
-    ("description: off\n", "description", "False"),
-    ("centre:\n  capacity_per_day: on\n", "centre.capacity_per_day", "True"),  # a bool is not an int
-    ("resellers:\n  - {name: a, mode: NO}\n", "resellers.0.mode", "speculative"),
-    ("centre:\n  service_fee_eur: '25'\n", "centre.service_fee_eur", "'25'"),  # no silent str -> float
-])
+@pytest.mark.parametrize(
+    "text, path, shown",
+    [
+        ("centre:\n  release_hour: 12:30\n", "centre.release_hour", "24"),  # YAML 1.1 sexagesimal: 750
+        ("name: NO\n", "name", "False"),  # YAML 1.1 boolean
+        ("description: off\n", "description", "False"),
+        ("centre:\n  capacity_per_day: on\n", "centre.capacity_per_day", "True"),  # a bool is not an int
+        ("resellers:\n  - {name: a, mode: NO}\n", "resellers.0.mode", "speculative"),
+        ("centre:\n  service_fee_eur: '25'\n", "centre.service_fee_eur", "'25'"),  # no silent str -> float
+    ],
+)
 def test_yaml_1_1_surprises_are_type_errors(write_yaml, text, path, shown):
     (message,) = file_errors(write_yaml(text))
     assert message.startswith(f"{path}: ")
     assert shown in message
 
 
-@pytest.mark.parametrize("data, where, words", [
-    ({"demand": {"seasonality": [1.0] * 11}}, "demand", ["seasonality", "12"]),
-    ({"demand": {"segment_shares": {"first_time": 0.5, "renewal": 0.3, "circulation": 0.1}}},
-     "demand", ["segment_shares", "sum to 1"]),
-    ({"demand": {"segment_shares": {"first_time": 1.0}}}, "demand", ["segment_shares"]),
-    ({"humans": {"habits": {"x": {"share": 0.5, "checks_per_day": 1.0}}}}, "humans", ["habits", "sum to 1"]),
-    ({"centre": {"working_weekdays": [0, 7]}}, "centre", ["working_weekdays"]),
-    ({"run": {"days": 10, "warmup_days": 10}}, "run", ["warmup_days"]),
-    ({"resellers": [{"name": "a", "price_eur": 5000.0}]}, "resellers.0", ["price_eur"]),
-    ({"resellers": [{"name": "a"}, {"name": "a"}]}, "(top level)", ["distinct names"]),
-    ({"timeline": [{"day": 20}, {"day": 10}]}, "(top level)", ["timeline", "increasing"]),
-    ({"run": {"days": 10, "warmup_days": 2}, "timeline": [{"day": 10}]}, "(top level)", ["timeline"]),
-])
+@pytest.mark.parametrize(
+    "data, where, words",
+    [
+        ({"demand": {"seasonality": [1.0] * 11}}, "demand", ["seasonality", "12"]),
+        (
+            {"demand": {"segment_shares": {"first_time": 0.5, "renewal": 0.3, "circulation": 0.1}}},
+            "demand",
+            ["segment_shares", "sum to 1"],
+        ),
+        ({"demand": {"segment_shares": {"first_time": 1.0}}}, "demand", ["segment_shares"]),
+        ({"humans": {"habits": {"x": {"share": 0.5, "checks_per_day": 1.0}}}}, "humans", ["habits", "sum to 1"]),
+        ({"centre": {"working_weekdays": [0, 7]}}, "centre", ["working_weekdays"]),
+        ({"run": {"days": 10, "warmup_days": 10}}, "run", ["warmup_days"]),
+        ({"resellers": [{"name": "a", "price_eur": 5000.0}]}, "resellers.0", ["price_eur"]),
+        ({"resellers": [{"name": "a"}, {"name": "a"}]}, "(top level)", ["distinct names"]),
+        ({"timeline": [{"day": 20}, {"day": 10}]}, "(top level)", ["timeline", "increasing"]),
+        ({"run": {"days": 10, "warmup_days": 2}, "timeline": [{"day": 10}]}, "(top level)", ["timeline"]),
+    ],
+)
 def test_rules_across_fields_name_the_group_and_the_field(data, where, words):
     (message,) = errors_of(data)
     assert message.startswith(f"{where}: ")
@@ -164,10 +183,17 @@ def test_every_error_of_a_file_is_reported_at_once(write_yaml):
         "  no_show_prob: 1.5\n"
         "  capacity: 3\n"
         "demand:\n"
-        "  seasonality: [1, 1, 1]\n")
+        "  seasonality: [1, 1, 1]\n"
+    )
     messages = file_errors(path)
-    expected = ["name", "centre.capacity_per_day", "centre.release_hour", "centre.no_show_prob",
-                "centre.capacity", "demand"]
+    expected = [
+        "name",
+        "centre.capacity_per_day",
+        "centre.release_hour",
+        "centre.no_show_prob",
+        "centre.capacity",
+        "demand",
+    ]
     assert [m.split(": ")[0] for m in messages] == expected
     with pytest.raises(ScenarioError) as info:
         sim.load_scenario(path)
@@ -181,8 +207,15 @@ def test_every_error_of_a_file_is_reported_at_once(write_yaml):
 
 def test_overrides_set_nested_fields_and_list_items_without_touching_the_input():
     data = {"centre": {"capacity_per_day": 10}, "resellers": [{"name": "a"}, {"name": "b"}]}
-    out = apply_overrides(data, ["centre.capacity_per_day=25", "resellers.1.bots=7",
-                                 "demand.seasonality=[1,1,1,1,1,1,1,1,1,1,1,2]", "run.start_date=2025-01-06"])
+    out = apply_overrides(
+        data,
+        [
+            "centre.capacity_per_day=25",
+            "resellers.1.bots=7",
+            "demand.seasonality=[1,1,1,1,1,1,1,1,1,1,1,2]",
+            "run.start_date=2025-01-06",
+        ],
+    )
     assert data == {"centre": {"capacity_per_day": 10}, "resellers": [{"name": "a"}, {"name": "b"}]}
     sc = parse_scenario(out)
     assert sc.centre.capacity_per_day == 25
@@ -197,13 +230,16 @@ def test_an_override_is_validated_like_the_file():
     assert [m.split(": ")[0] for m in info.value.messages] == ["centre.capacity_per_day", "centre.capacity"]
 
 
-@pytest.mark.parametrize("item, start", [
-    ("centre.capacity_per_day", "--set 'centre.capacity_per_day': expected"),
-    (".a=1", "--set '.a=1': empty name"),
-    ("resellers.5.bots=3", "resellers.5.bots: resellers has no item '5'"),
-    ("resellers.x.bots=3", "resellers.x.bots: resellers has no item 'x'"),
-    ("name.x=1", "name.x: name is a value"),
-])
+@pytest.mark.parametrize(
+    "item, start",
+    [
+        ("centre.capacity_per_day", "--set 'centre.capacity_per_day': expected"),
+        (".a=1", "--set '.a=1': empty name"),
+        ("resellers.5.bots=3", "resellers.5.bots: resellers has no item '5'"),
+        ("resellers.x.bots=3", "resellers.x.bots: resellers has no item 'x'"),
+        ("name.x=1", "name.x: name is a value"),
+    ],
+)
 def test_malformed_overrides_are_refused(item, start):
     with pytest.raises(ScenarioError) as info:
         apply_overrides({"name": "n", "resellers": [{"name": "a"}]}, [item])

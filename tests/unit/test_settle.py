@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from conftest import SCALED_FLEETS, run_short
+
 from sim.model.kernel import Kernel
 from sim.model.recording import DailyCounters
 from sim.model.slots import DRAW, FCFS, S_BOOKED, S_FREE, S_INVENTORY, S_OFFERED, Slots
@@ -67,13 +67,13 @@ def test_booked_slot_outcome_follows_its_holders_uniform_and_kind_of_booking(cas
 
 def test_all_kinds_of_slot_settled_together():
     c = SettleCase()
-    no_show = c.slot(state=S_BOOKED, u=0.1)                         # free booking, u < 0.3
-    prepaid = c.slot(state=S_BOOKED, u=0.1, prepaid=True)           # prepaid, u >= 0.05
+    no_show = c.slot(state=S_BOOKED, u=0.1)  # free booking, u < 0.3
+    prepaid = c.slot(state=S_BOOKED, u=0.1, prepaid=True)  # prepaid, u >= 0.05
     resold = c.slot(state=S_BOOKED, u=0.9, reseller=1)
     stock_a = c.slot(state=S_INVENTORY, reseller=3)
     stock_b = c.slot(state=S_INVENTORY, reseller=0)
     offered = c.slot(pool=DRAW, state=S_OFFERED, offers=1)
-    once_offered = c.slot(pool=DRAW, state=S_FREE, offers=2)        # back to free after refusals
+    once_offered = c.slot(pool=DRAW, state=S_FREE, offers=2)  # back to free after refusals
     untaken = c.slot(state=S_FREE)
     untaken_draw = c.slot(pool=DRAW, state=S_FREE)
     other_day = c.slot(day=4, state=S_BOOKED, u=0.0)
@@ -140,8 +140,13 @@ def test_no_show_share_in_a_run_matches_the_free_booking_rate():
 
 
 def test_no_show_share_of_prepaid_bookings_matches_the_prepaid_rate():
-    res = run_short("baseline", *SCALED_FLEETS, "policy.defences.prepayment.enabled=true",
-                    "centre.no_show_prob=0.02", "centre.no_show_prob_prepaid=0.25")
+    res = run_short(
+        "baseline",
+        *SCALED_FLEETS,
+        "policy.defences.prepayment.enabled=true",
+        "centre.no_show_prob=0.02",
+        "centre.no_show_prob_prepaid=0.25",
+    )
     s = res.slots
     settled_booked = s.outcome.isin(["attended_direct", "attended_via_reseller", "wasted_no_show"])
     assert s.prepaid[settled_booked].all()  # every booking is prepaid under prepayment

@@ -13,7 +13,7 @@ from sim import stats as S
 
 # A textbook sample: mean 5, sum of squared deviations 32, so sd = sqrt(32 / 7).
 SAMPLE = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
-T_975_7 = 2.364624251592784     # t(0.975, 7) (tables: 2.365)
+T_975_7 = 2.364624251592784  # t(0.975, 7) (tables: 2.365)
 
 # Welch's t-test, Wikipedia's example 1 (two samples of 15): t = -2.46, df = 25.0, p = 0.021.
 A1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
@@ -53,7 +53,7 @@ def test_welch_against_the_textbook_and_the_welch_satterthwaite_formula():
     w = S.welch(A1, A2)
     a, b = np.array(A1), np.array(A2)
     va, vb = a.var(ddof=1) / 15, b.var(ddof=1) / 15
-    df = (va + vb) ** 2 / (va ** 2 / 14 + vb ** 2 / 14)        # Welch-Satterthwaite
+    df = (va + vb) ** 2 / (va**2 / 14 + vb**2 / 14)  # Welch-Satterthwaite
     assert w.df == pytest.approx(df, rel=1e-14) and round(w.df, 1) == 25.0
     assert w.se == pytest.approx(math.sqrt(va + vb), rel=1e-14)
     assert w.diff == pytest.approx(a.mean() - b.mean(), rel=1e-14)
@@ -67,13 +67,14 @@ def test_welch_against_the_textbook_and_the_welch_satterthwaite_formula():
 
 
 def test_welch_edge_cases():
-    assert math.isnan(S.welch([1.0], [1.0, 2.0]).half_width)                 # a sample of one: undefined
-    w = S.welch([2.0, 2.0, 2.0], [5.0, 5.0])                                  # no spread at all
+    assert math.isnan(S.welch([1.0], [1.0, 2.0]).half_width)  # a sample of one: undefined
+    w = S.welch([2.0, 2.0, 2.0], [5.0, 5.0])  # no spread at all
     assert w.half_width == 0.0 and w.se == 0.0 and w.diff == -3.0 and math.isnan(w.p_value)
     # one sample without spread: df are those of the other sample alone
     w = S.welch([1.0, 2.0, 3.0, 4.0], [7.0, 7.0])
-    assert w.df == pytest.approx(3.0) and w.half_width == pytest.approx(sp.t.ppf(0.975, 3) * math.sqrt(
-        np.var([1, 2, 3, 4], ddof=1) / 4))
+    assert w.df == pytest.approx(3.0) and w.half_width == pytest.approx(
+        sp.t.ppf(0.975, 3) * math.sqrt(np.var([1, 2, 3, 4], ddof=1) / 4)
+    )
     # partial: a sample of one adds no variance (the regression suite's tolerance)
     p = S.welch([1.0, 2.0, 3.0, 4.0], [9.0], partial=True)
     assert p.half_width == pytest.approx(w.half_width) and p.diff == 2.5 - 9.0
@@ -82,7 +83,7 @@ def test_welch_edge_cases():
 
 def test_paired_interval_is_narrower_than_welch_on_correlated_samples():
     rng = np.random.default_rng(3)
-    common = rng.normal(100, 10, 8)                  # shared demand: large common noise
+    common = rng.normal(100, 10, 8)  # shared demand: large common noise
     ref = common + rng.normal(0, 1, 8)
     alt = common + 2 + rng.normal(0, 1, 8)
     paired = S.paired_interval(alt, ref)
@@ -92,18 +93,26 @@ def test_paired_interval_is_narrower_than_welch_on_correlated_samples():
     ci = sp.ttest_rel(alt, ref).confidence_interval(0.95)
     assert paired.half_width == pytest.approx((ci.high - ci.low) / 2, rel=1e-12)
     unpaired = S.welch(alt, ref)
-    assert paired.mean == pytest.approx(unpaired.diff, rel=1e-12)     # same difference of means ...
-    assert paired.half_width < unpaired.half_width / 5                 # ... far more precisely
+    assert paired.mean == pytest.approx(unpaired.diff, rel=1e-12)  # same difference of means ...
+    assert paired.half_width < unpaired.half_width / 5  # ... far more precisely
     # a pair with a missing value drops out of the paired interval
     alt[0] = np.nan
     assert S.paired_interval(alt, ref).n == 7
 
 
 def test_summary_of_tidy_runs():
-    runs = pd.DataFrame({"variant": ["ref"] * 3 + ["alt"] * 3, "point": "base", "replication": [0, 1, 2] * 2,
-                         "seed": 1, "m": [1.0, 2.0, 3.0, 2.0, 4.0, 3.0], "flag": [True] * 6})
+    runs = pd.DataFrame(
+        {
+            "variant": ["ref"] * 3 + ["alt"] * 3,
+            "point": "base",
+            "replication": [0, 1, 2] * 2,
+            "seed": 1,
+            "m": [1.0, 2.0, 3.0, 2.0, 4.0, 3.0],
+            "flag": [True] * 6,
+        }
+    )
     s = S.summarise(runs, "ref").set_index("variant")
-    assert list(s.metric) == ["m", "m"]                                # identifiers and booleans left out
+    assert list(s.metric) == ["m", "m"]  # identifiers and booleans left out
     assert s.loc["ref", "half_width"] == pytest.approx(S.t_interval([1.0, 2.0, 3.0]).half_width)
     assert s.loc["alt", "diff_mean"] == 1.0 and s.loc["alt", "diff_n"] == 3
     assert s.loc["alt", "diff_half_width"] == pytest.approx(S.paired_interval([2, 4, 3], [1, 2, 3]).half_width)

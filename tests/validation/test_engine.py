@@ -8,12 +8,18 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-import sim
 from conftest import SCALED_FLEETS, run_short, scenario_path, short_scenario
 
-FINAL_OUTCOMES = {"attended_direct", "attended_via_reseller", "wasted_no_show", "wasted_unsold",
-                  "wasted_unbooked", "wasted_unpaid"}
+import sim
+
+FINAL_OUTCOMES = {
+    "attended_direct",
+    "attended_via_reseller",
+    "wasted_no_show",
+    "wasted_unsold",
+    "wasted_unbooked",
+    "wasted_unpaid",
+}
 SERVED = ["served_direct", "served_via_reseller"]
 
 # Variants covering every way a slot can reach someone: free booking with and without bots,
@@ -22,10 +28,13 @@ CONSERVATION_CASES = {
     "baseline": ("baseline",),
     "no_bots": ("no_bots",),
     "switch_to_draw": ("baseline", *SCALED_FLEETS, "timeline=[{day: 30, scheme: {kind: random_allocation}}]"),
-    "all_defences": ("baseline", *SCALED_FLEETS,
-                     "policy.defences={captcha: {enabled: true}, otp: {enabled: true}, "
-                     "ip_blocking: {enabled: true}, prepayment: {enabled: true}, "
-                     "identity_binding: {enabled: true}}"),
+    "all_defences": (
+        "baseline",
+        *SCALED_FLEETS,
+        "policy.defences={captcha: {enabled: true}, otp: {enabled: true}, "
+        "ip_blocking: {enabled: true}, prepayment: {enabled: true}, "
+        "identity_binding: {enabled: true}}",
+    ),
 }
 
 
@@ -102,8 +111,9 @@ def test_first_come_slots_are_released_at_the_announced_hour_on_working_days():
     assert (per_day == sc.centre.capacity_per_day).all()
     # Day d of the run releases day d + H: every working day from H to days - 1 + H, no other.
     start = pd.Timestamp(sc.run.start_date)
-    working = {d for d in range(H, sc.run.days + H)
-               if (start + pd.Timedelta(days=d)).weekday() in sc.centre.working_weekdays}
+    working = {
+        d for d in range(H, sc.run.days + H) if (start + pd.Timedelta(days=d)).weekday() in sc.centre.working_weekdays
+    }
     assert set(per_day.index) == working
 
 
@@ -111,16 +121,24 @@ def test_first_come_slots_are_released_at_the_announced_hour_on_working_days():
 
 # A plain queue: no bots, nobody abandons or turns to resellers, flat demand, every day a
 # working day, people check about every 3 minutes and book in ~30 s.
-QUEUE_CAPACITY = 10        # slots per day (c)
-QUEUE_RATE = 9.0           # arrivals per day (lambda): rho = 0.9
-QUEUE_AHEAD = 2            # release_days_ahead (H)
+QUEUE_CAPACITY = 10  # slots per day (c)
+QUEUE_RATE = 9.0  # arrivals per day (lambda): rho = 0.9
+QUEUE_AHEAD = 2  # release_days_ahead (H)
 QUEUE_DAYS, QUEUE_WARMUP = 3000, 100
-QUEUE = (f"run.days={QUEUE_DAYS}", f"run.warmup_days={QUEUE_WARMUP}",
-         f"centre.capacity_per_day={QUEUE_CAPACITY}", "centre.working_weekdays=[0, 1, 2, 3, 4, 5, 6]",
-         f"centre.release_days_ahead={QUEUE_AHEAD}", "centre.release_hour=9.0",
-         f"demand.applicants_per_year={QUEUE_RATE * 365}", "demand.seasonality=[1,1,1,1,1,1,1,1,1,1,1,1]",
-         "demand.latest_useful_days_min=100000", "humans.habits={fast: {share: 1.0, checks_per_day: 500.0}}",
-         "humans.booking_minutes_median=0.5", "humans.patience_days_median=100000")
+QUEUE = (
+    f"run.days={QUEUE_DAYS}",
+    f"run.warmup_days={QUEUE_WARMUP}",
+    f"centre.capacity_per_day={QUEUE_CAPACITY}",
+    "centre.working_weekdays=[0, 1, 2, 3, 4, 5, 6]",
+    f"centre.release_days_ahead={QUEUE_AHEAD}",
+    "centre.release_hour=9.0",
+    f"demand.applicants_per_year={QUEUE_RATE * 365}",
+    "demand.seasonality=[1,1,1,1,1,1,1,1,1,1,1,1]",
+    "demand.latest_useful_days_min=100000",
+    "humans.habits={fast: {share: 1.0, checks_per_day: 500.0}}",
+    "humans.booking_minutes_median=0.5",
+    "humans.patience_days_median=100000",
+)
 
 
 def fifo_waits(arrivals: np.ndarray, capacity: int, first_slot_day: int = 0) -> np.ndarray:
@@ -223,8 +241,10 @@ def test_costlier_bot_attempts_never_raise_the_bot_share(seed):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_more_capacity_never_raises_the_mean_wait(seed):
-    waits = [run_short("no_bots", f"centre.capacity_per_day={c}", seed=seed).metrics["wait_days_mean"]
-             for c in (60, 80, 100, 120)]
+    waits = [
+        run_short("no_bots", f"centre.capacity_per_day={c}", seed=seed).metrics["wait_days_mean"]
+        for c in (60, 80, 100, 120)
+    ]
     assert all(later <= earlier for earlier, later in zip(waits, waits[1:])), waits
     assert waits[-1] < waits[0]
 
@@ -266,8 +286,9 @@ def test_different_seeds_and_replications_give_different_numbers():
     for other in (other_seed, other_rep):
         assert metrics_json(other) != metrics_json(one)
         assert other.metrics["wait_days_mean"] != one.metrics["wait_days_mean"]
-        assert len(other.applicants) != len(one.applicants) or \
-            not np.array_equal(other.applicants.arrival_day, one.applicants.arrival_day)
+        assert len(other.applicants) != len(one.applicants) or not np.array_equal(
+            other.applicants.arrival_day, one.applicants.arrival_day
+        )
 
 
 def test_run_leaves_the_scenario_unchanged():
@@ -282,8 +303,10 @@ def test_demand_is_the_same_whatever_the_scheme():
     """Common random numbers: bots, resellers and the scheme draw from other streams than demand."""
     demand = ["arrival_day", "segment", "habit", "checks_per_day", "latest_day"]
     fcfs = run_short("baseline").applicants[demand]
-    for other in (run_short("no_bots").applicants,
-                  run_short("baseline", "policy.scheme.kind=random_allocation").applicants):
+    for other in (
+        run_short("no_bots").applicants,
+        run_short("baseline", "policy.scheme.kind=random_allocation").applicants,
+    ):
         pd.testing.assert_frame_equal(other[demand], fcfs)
 
 

@@ -8,14 +8,21 @@ from scipy import stats
 
 import sim
 from sim.cli import main
-
 from sim.presets import PRESETS, apply_preset
 
 # The baseline's summer peak at half scale (centre, demand and fleets), shortened to 50 measured
 # days after a 25-day warm-up: the same ratios, half the events.
-PEAK = ["run.start_date=2024-06-01", "run.days=75", "run.warmup_days=25", "centre.capacity_per_day=400",
-        "demand.applicants_per_year=110000", "resellers.0.bots=75", "resellers.1.bots=50",
-        "resellers.2.bots=40", "resellers.3.bots=20"]
+PEAK = [
+    "run.start_date=2024-06-01",
+    "run.days=75",
+    "run.warmup_days=25",
+    "centre.capacity_per_day=400",
+    "demand.applicants_per_year=110000",
+    "resellers.0.bots=75",
+    "resellers.1.bots=50",
+    "resellers.2.bots=40",
+    "resellers.3.bots=20",
+]
 REPS = 2
 
 
@@ -33,8 +40,9 @@ def mean_metrics(sc, reps=REPS, seed=11) -> dict:
 def results(peak):
     names = ["first_come", "captcha_otp", "ip_blocking", "prepaid_bound", "progressive_random"]
     # A pool of 100 addresses caps every fleet's all-day polling (100 x 6/min = 864k requests a day).
-    peak = sim.parse_scenario(sim.scenario.deep_merge(
-        peak.to_dict(), {"policy": {"defences": {"ip_blocking": {"proxy_ips": 100}}}}))
+    peak = sim.parse_scenario(
+        sim.scenario.deep_merge(peak.to_dict(), {"policy": {"defences": {"ip_blocking": {"proxy_ips": 100}}}})
+    )
     return {n: mean_metrics(apply_preset(peak, n)) for n in names}
 
 
@@ -43,7 +51,7 @@ def test_captcha_and_otp_cut_bot_capture_and_cost_humans_time(results):
     assert d["share_captured_by_bots"] < base["share_captured_by_bots"] - 0.05
     assert d["reseller_profit_eur"] < base["reseller_profit_eur"]
     assert base["human_defence_minutes_per_appointment"] == 0
-    assert d["human_defence_minutes_per_appointment"] > 0.2   # ~13 s per solve, retries, 30 s OTP
+    assert d["human_defence_minutes_per_appointment"] > 0.2  # ~13 s per solve, retries, 30 s OTP
     assert d["human_failed_attempts_per_appointment"] > base["human_failed_attempts_per_appointment"]
 
 
@@ -77,23 +85,35 @@ def test_rate_limits_help_random_opening_only_when_they_bind_at_human_speed(peak
     only when the fleet's allowed polling is as slow as people's checking (see docs/schemes.md)."""
     prog = apply_preset(peak, "progressive_random")
     default_cap = apply_preset(peak, "progressive_random_ip")
-    tight = sim.parse_scenario(sim.scenario.deep_merge(default_cap.to_dict(), {"policy": {"defences": {
-        "ip_blocking": {"proxy_ips": 1, "requests_per_ip_per_minute": 0.02}}}}))
+    tight = sim.parse_scenario(
+        sim.scenario.deep_merge(
+            default_cap.to_dict(),
+            {"policy": {"defences": {"ip_blocking": {"proxy_ips": 1, "requests_per_ip_per_minute": 0.02}}}},
+        )
+    )
     a, b, c = (mean_metrics(s) for s in (prog, default_cap, tight))
     assert abs(b["share_captured_by_bots"] - a["share_captured_by_bots"]) < 0.08
     assert c["share_captured_by_bots"] < a["share_captured_by_bots"] - 0.1
 
 
 def small_draw(**over):
-    base = sim.load_scenario("scenarios/baseline_fcfs.yaml", [
-        "run.days=60", "run.warmup_days=10", "centre.capacity_per_day=200",
-        "demand.applicants_per_year=80000", *[f"{k}={v}" for k, v in over.items()]])
+    base = sim.load_scenario(
+        "scenarios/baseline_fcfs.yaml",
+        [
+            "run.days=60",
+            "run.warmup_days=10",
+            "centre.capacity_per_day=200",
+            "demand.applicants_per_year=80000",
+            *[f"{k}={v}" for k, v in over.items()],
+        ],
+    )
     return apply_preset(base, "random_allocation")
 
 
 def test_random_allocation_shares_follow_registrations_whatever_the_habit():
-    sc = small_draw(**{"resellers": "[]", "humans.pay_deadline_prob": 1.0,
-                       "policy.defences.identity_binding.detection_prob": 1.0})
+    sc = small_draw(
+        **{"resellers": "[]", "humans.pay_deadline_prob": 1.0, "policy.defences.identity_binding.detection_prob": 1.0}
+    )
     draws = sim.run(sc, seed=3).records.draws
     reg = np.array(draws.registered_by_habit.tolist(), float)
     won = np.array(draws.won_by_habit.tolist(), float)
@@ -118,8 +138,7 @@ def test_unpaid_slots_pass_to_the_waiting_list_and_every_slot_has_one_outcome():
     assert (res.slots.outcome != "pending").all() or (res.slots.day >= sc.run.days).any()
     window = res.slots[(res.slots.day >= sc.run.warmup_days) & (res.slots.day < sc.run.days)]
     assert m["slots_released"] == len(window)
-    assert m["slots_released"] == (m["slots_attended_direct"] + m["slots_attended_via_reseller"]
-                                   + m["slots_wasted"])
+    assert m["slots_released"] == (m["slots_attended_direct"] + m["slots_attended_via_reseller"] + m["slots_wasted"])
     assert (window.offers > 1).any()
 
 
@@ -131,8 +150,9 @@ def test_policy_timeline_switches_on_its_day():
     assert draw.released_at_day.min() >= 50
     assert (res.slots[res.slots.released_at_day < 50].pool == "first_come").all()
     first_time = res.applicants[(res.applicants.segment == "first_time")]
-    later = first_time[(first_time.appointment_day >= 50 + sc.centre.release_days_ahead)
-                       & (first_time.status == "served_direct")]
+    later = first_time[
+        (first_time.appointment_day >= 50 + sc.centre.release_days_ahead) & (first_time.status == "served_direct")
+    ]
     assert len(later) > 0
 
 
@@ -150,10 +170,25 @@ def test_rabat_bot_activity_halves_within_four_weeks_and_resale_falls():
 
 
 def test_compare_cli_prints_every_scheme_side_by_side(capsys):
-    code = main(["compare", "--base", "scenarios/baseline_fcfs.yaml", "--presets",
-                 "first_come,random_allocation", "--set", "run.days=40", "--set", "run.warmup_days=10",
-                 "--set", "centre.capacity_per_day=100", "--set", "demand.applicants_per_year=20000",
-                 "--jobs", "1"])
+    code = main(
+        [
+            "compare",
+            "--base",
+            "scenarios/baseline_fcfs.yaml",
+            "--presets",
+            "first_come,random_allocation",
+            "--set",
+            "run.days=40",
+            "--set",
+            "run.warmup_days=10",
+            "--set",
+            "centre.capacity_per_day=100",
+            "--set",
+            "demand.applicants_per_year=20000",
+            "--jobs",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     header = next(line for line in out.splitlines() if line.startswith("metric"))
@@ -172,8 +207,7 @@ def test_compare_rejects_unknown_presets(capsys):
 def test_presets_switch_on_only_what_they_name(peak):
     for name in PRESETS:
         d = apply_preset(peak, name).policy.defences
-        on = {k for k in ("captcha", "otp", "ip_blocking", "prepayment", "identity_binding")
-              if getattr(d, k).enabled}
+        on = {k for k in ("captcha", "otp", "ip_blocking", "prepayment", "identity_binding") if getattr(d, k).enabled}
         assert on == set(PRESETS[name].get("defences", {})), name
 
 
