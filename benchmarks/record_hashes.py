@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # fingerprint this checkout's code, whatever `pip install -e` points at
 FRAMES = ("applicants", "slots", "daily", "reviews", "draws")
 
 

@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from . import figures as F
 from .figures import png_bytes  # noqa: F401  (app.py: A.png_bytes)
@@ -28,6 +27,7 @@ from .presets import apply_preset
 from .runner import RunPlan, Task, collect_metrics, run
 from .scenario import SEGMENTS, Scenario, ScenarioError, deep_merge, parse_scenario, resolve_extends
 from .stats import t_interval
+from .yamlsafe import parse_yaml
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 NOT_SCENARIOS = {"regression.yaml"}
@@ -97,13 +97,7 @@ def parse_upload(name: str, content: bytes) -> Scenario:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         raise ScenarioError(["(file): not UTF-8 text; upload a YAML scenario file"], name) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ScenarioError([f"(yaml) {where}malformed YAML: {problem}"], name) from None
+    data = parse_yaml(text, name)
     if isinstance(data, dict) and "extends" in data:
         data = dict(data)
         parent = data.pop("extends")

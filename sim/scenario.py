@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ScenarioError  # defined with the other domain errors in sim/errors.py
+from .yamlsafe import parse_yaml
 
 Segment = Literal["first_time", "renewal", "circulation"]
 SEGMENTS: tuple[Segment, ...] = ("first_time", "renewal", "circulation")
@@ -422,13 +423,7 @@ def read_yaml(path: str | Path) -> Any:
         raise ScenarioError(["file not found"], str(path)) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise ScenarioError([f"cannot read: {e.__class__.__name__}"], str(path)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ScenarioError([f"(yaml) {where}malformed YAML: {problem}"], str(path)) from None
+    return parse_yaml(text, str(path))
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -495,8 +490,11 @@ def _apply_overrides(data: Any, overrides, source: str) -> tuple[Any, list[str]]
             errors.append(f"--set {item!r}: empty name in dotted path")
             continue
         try:
-            values[key] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            values[key] = parse_yaml(raw, allow_empty=True) if raw.strip() else ""
+        except ScenarioError as e:
+            if any("finite" in m or "refused" in m or "duplicate" in m for m in e.messages):
+                errors += [f"--set {item!r}: {m.replace('(top level)', key)}" for m in e.messages]
+                continue
             values[key] = raw
     data, path_errors = set_paths(data, values)
     return data, errors + [f"{e} (--set)" for e in path_errors]

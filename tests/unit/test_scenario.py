@@ -36,8 +36,10 @@ def test_shipped_scenarios_are_valid(name):
     assert sc.run.start_date == dt.date(2024, 5, 1)
 
 
-def test_an_empty_file_gives_the_default_scenario(write_yaml):
-    assert sim.load_scenario(write_yaml("")) == sim.Scenario()
+def test_an_empty_file_is_refused_but_an_empty_mapping_gives_the_defaults(write_yaml):
+    with pytest.raises(sim.ScenarioError, match=r"\(file\): empty"):
+        sim.load_scenario(write_yaml(""))
+    assert sim.load_scenario(write_yaml("{}")) == sim.Scenario()
     assert parse_scenario({}) == sim.Scenario()
 
 
