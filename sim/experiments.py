@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import itertools
 import json
 import math
-import pickle
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -409,38 +409,75 @@ def wait_table(sc: Scenario, apps: pd.DataFrame) -> pd.DataFrame:
 
 
 class Store:
-    """runs/<key>.pkl: one file per finished replication, written atomically as it finishes."""
+    """runs/<key>.json and runs/<key>.<table>.parquet: one checkpoint per finished replication.
+
+    No pickle: a checkpoint is JSON (its key, scenario digest, seed, replication and metrics) and
+    one Parquet file per table, each table's SHA-256 recorded in the JSON, which is written last
+    (the commit). A planted, truncated or edited checkpoint fails its checks and the run is
+    recomputed: nothing in the folder is ever executed or trusted blindly. Old pickle checkpoints
+    (`*.pkl`, slotsim 0.1) are never opened.
+    """
+
+    FORMAT = "slotsim-checkpoint-2"
 
     def __init__(self, folder: Path):
         self.folder = Path(folder) / RUNS_DIR
 
     def path(self, key: str) -> Path:
-        return self.folder / f"{key}.pkl"
+        return self.folder / f"{key}.json"
+
+    def table_path(self, key: str, name: str) -> Path:
+        return self.folder / f"{key}.{name}.parquet"
 
     def load(self, key: str) -> dict | None:
         try:
-            with open(self.path(key), "rb") as f:
-                blob = pickle.load(f)
-        except FileNotFoundError:
+            meta = json.loads(self.path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # absent, unreadable or not JSON: run it again
+        if not isinstance(meta, dict) or meta.get("format") != self.FORMAT or meta.get("key") != key:
             return None
-        except Exception:  # unreadable or from an incompatible version: run it again
+        metrics, tables = meta.get("metrics"), meta.get("tables")
+        if not isinstance(metrics, dict) or not isinstance(tables, dict):
             return None
-        if not isinstance(blob, dict) or blob.get("version") != CACHE_VERSION or blob.get("key") != key:
-            return None
-        return blob["payload"]
+        payload: dict[str, Any] = {"metrics": metrics}
+        for name, digest in tables.items():
+            if digest is None:
+                payload[name] = None
+                continue
+            try:
+                data = self.table_path(key, name).read_bytes()
+            except OSError:
+                return None
+            if hashlib.sha256(data).hexdigest() != digest:
+                return None  # edited or truncated since it was written
+            payload[name] = pd.read_parquet(io.BytesIO(data))
+        return payload
 
     def save(self, task: Task, payload: dict) -> None:
-        blob = {
-            "version": CACHE_VERSION,
+        tables: dict[str, str | None] = {}
+        for name, value in payload.items():
+            if name == "metrics":
+                continue
+            if value is None:
+                tables[name] = None
+                continue
+            buf = io.BytesIO()
+            value.to_parquet(buf)
+            data = buf.getvalue()
+            with atomic_path(self.table_path(task.key, name)) as tmp:
+                tmp.write_bytes(data)
+            tables[name] = hashlib.sha256(data).hexdigest()
+        meta = {
+            "format": self.FORMAT,
             "key": task.key,
             "digest": task.scenario.digest(),
             "seed": task.seed,
             "replication": task.replication,
-            "payload": payload,
+            "metrics": payload["metrics"],
+            "tables": tables,
         }
         with atomic_path(self.path(task.key)) as tmp:
-            with open(tmp, "wb") as f:
-                pickle.dump(blob, f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.write_text(json.dumps(meta, allow_nan=True), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- replications algorithm

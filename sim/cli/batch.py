@@ -47,7 +47,7 @@ def cmd_batch(args) -> int:
             fresh=args.fresh,
         )
     except KeyboardInterrupt:
-        saved = len(list((out / ex.RUNS_DIR).glob("*.pkl")))
+        saved = len(list((out / ex.RUNS_DIR).glob("*.json")))
         print(
             f"interrupted: finished replications are kept in {out / ex.RUNS_DIR} ({saved} files); "
             f"run the same command again to resume",

@@ -263,7 +263,7 @@ def test_reference_run_tables(reference_run):
         "manifest.json",
     ):
         assert (folder / name).is_file(), name
-    assert len(list((folder / "runs").glob("*.pkl"))) == 4
+    assert len(list((folder / "runs").glob("*.json"))) == 4
     m = json.loads((folder / "manifest.json").read_text())
     assert m["seed"] == 7 and m["reference"] == "first_come" and m["tasks"]["computed"] == 4
     assert {"python", "numpy", "simpy", "pandas"} <= set(m["versions"])
@@ -308,7 +308,7 @@ def test_resume_after_interrupt_recomputes_only_what_is_missing(reference_run, t
     first = Counting(stop_after=3)
     with pytest.raises(KeyboardInterrupt):
         ex.run_experiment(plan, tmp_path, jobs=1, progress=False, runner=first)
-    saved = sorted(p.stem for p in (tmp_path / "runs").glob("*.pkl"))
+    saved = sorted(p.stem for p in (tmp_path / "runs").glob("*.json"))
     assert len(saved) == 3 and sorted(k for k, _ in first.calls) == saved
     assert not list((tmp_path / "runs").glob(".*.tmp"))  # no half-written checkpoint
 
@@ -324,7 +324,7 @@ def test_resume_after_interrupt_recomputes_only_what_is_missing(reference_run, t
         assert (tmp_path / name).read_bytes() == (ref_folder / name).read_bytes(), name
 
     # a lost checkpoint (a worker killed mid-run never wrote one) is recomputed, and only it
-    victim = sorted((tmp_path / "runs").glob("*.pkl"))[2]
+    victim = sorted((tmp_path / "runs").glob("*.json"))[2]
     victim.unlink()
     third = Counting()
     out = ex.run_experiment(plan, tmp_path, jobs=1, progress=False, runner=third)
@@ -460,3 +460,31 @@ seed: 11
     covered = ((s.ci_low <= expected) & (expected <= s.ci_high)).mean()
     assert 0.85 <= covered <= 1.0, (covered, expected, s[["mean", "ci_low", "ci_high"]])
     assert abs(out.runs.applicants_arrived.mean() - expected) < 4 * math.sqrt(expected / 120)
+
+
+def test_checkpoints_are_data_checked_on_load_and_never_unpickled(reference_run, tmp_path):
+    """A planted pickle runs no code; an edited table or an edited key is recomputed, not used."""
+    import pickle
+
+    plan, ref, _ = reference_run
+    ex.run_experiment(plan, tmp_path, jobs=1, progress=False)
+    runs = tmp_path / "runs"
+    metas = sorted(runs.glob("*.json"))
+    assert len(metas) == 4 and not list(runs.glob("*.pkl"))
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("open(%r, 'w').write('pwned')" % str(tmp_path / "pwned"),))
+
+    (runs / f"{metas[0].stem}.pkl").write_bytes(pickle.dumps(Boom()))  # an old-style checkpoint name
+    table = sorted(runs.glob(f"{metas[1].stem}.daily.parquet"))[0]
+    table.write_bytes(table.read_bytes()[:-10] + b"0123456789")  # tampered table
+    meta = json.loads(metas[2].read_text())
+    meta["key"] = "someone-else"
+    metas[2].write_text(json.dumps(meta))  # a checkpoint that claims another run
+    counting = Counting()
+    out = ex.run_experiment(plan, tmp_path, jobs=1, progress=False, runner=counting)
+    assert not (tmp_path / "pwned").exists()
+    assert sorted(k for k, _ in counting.calls) == sorted([metas[1].stem, metas[2].stem])
+    pd.testing.assert_frame_equal(out.runs, ref.runs, check_exact=True)
+    pd.testing.assert_frame_equal(out.daily, ref.daily, check_exact=True)
