@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ScenarioError  # defined with the other domain errors in sim/errors.py
-from .yamlsafe import parse_yaml
+from .yamlsafe import MalformedYaml, parse_yaml
 
 Segment = Literal["first_time", "renewal", "circulation"]
 SEGMENTS: tuple[Segment, ...] = ("first_time", "renewal", "circulation")
@@ -491,11 +491,10 @@ def _apply_overrides(data: Any, overrides, source: str) -> tuple[Any, list[str]]
             continue
         try:
             values[key] = parse_yaml(raw, allow_empty=True) if raw.strip() else ""
+        except MalformedYaml:
+            values[key] = raw  # not YAML: the value is the text itself
         except ScenarioError as e:
-            if any("finite" in m or "refused" in m or "duplicate" in m for m in e.messages):
-                errors += [f"--set {item!r}: {m.replace('(top level)', key)}" for m in e.messages]
-                continue
-            values[key] = raw
+            errors += [f"--set {item!r}: {m.replace('(top level)', key)}" for m in e.messages]
     data, path_errors = set_paths(data, values)
     return data, errors + [f"{e} (--set)" for e in path_errors]
 

@@ -23,6 +23,15 @@ MAX_NODES = 100_000  # YAML nodes after alias expansion
 MAX_DEPTH = 50  # nesting of mappings and sequences
 
 
+class MalformedYaml(ScenarioError):
+    """The text is not YAML at all (a `--set` value is then taken as plain text); every other
+    refusal (size, depth, duplicate keys, non-finite numbers) is a plain ScenarioError."""
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and leaves an impossible date as text (the schema
     then names the field: "run.start_date: Input should be a valid date")."""
@@ -36,7 +45,7 @@ class _StrictLoader(yaml.SafeLoader):
             except TypeError:
                 continue  # reported by the base constructor
             if key in seen:
-                raise yaml.constructor.ConstructorError(
+                raise _DuplicateKey(
                     None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
                 )
             seen[key] = key_node.start_mark.line
@@ -105,7 +114,9 @@ def parse_yaml(text: str, source: str = "", *, allow_empty: bool = False) -> Any
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ScenarioError([f"(yaml) {where}malformed YAML: {problem}"], source) from None
+        if isinstance(e, _DuplicateKey):
+            raise ScenarioError([f"(yaml) {where}{problem}"], source) from None
+        raise MalformedYaml([f"(yaml) {where}malformed YAML: {problem}"], source) from None
     finally:
         loader.dispose()
     bad = _non_finite(data)

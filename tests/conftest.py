@@ -30,6 +30,27 @@ SHORT = ("run.days=60", "run.warmup_days=20", "demand.applicants_per_year=22000"
 SCALED_FLEETS = ("resellers.0.bots=15", "resellers.1.bots=10", "resellers.2.bots=8", "resellers.3.bots=4")
 
 
+# The daily series' columns, in order (README's --timeseries list; the recorder writes them).
+DAILY_COLUMNS = [
+    "day",
+    "date",
+    "released",
+    "booked_human",
+    "booked_bot",
+    "allocated_draw",
+    "sales",
+    "sales_eur",
+    "bot_attempts",
+    "bot_requests",
+    "bots",
+    "reseller_price_eur",
+    "searching",
+    "registered",
+    "backlog",
+    "reassignments",
+]
+
+
 def scenario_path(name: str) -> Path:
     """Path of a shipped scenario by short name ("baseline", "no_bots") or a path as given."""
     return SCENARIO_FILES.get(name, Path(name))

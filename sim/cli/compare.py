@@ -10,6 +10,7 @@ from ..compare import build_variants, compare, summarise, table
 from ..errors import InputError
 from ..fileio import check_writable, write_csv
 from ..presets import PRESETS
+from .run import add_set_arg
 from .status import EXIT_OK
 
 
@@ -49,14 +50,7 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--all-presets", action="store_true", help="every preset, on --base")
     p.add_argument("--seed", type=int, default=None, help="master seed (default: the first scenario's)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a field in every scenario compared",
-    )
+    add_set_arg(p, help="override a field in every scenario compared")
     p.add_argument("--replications", type=int, default=1, help="replications per scheme (default 1)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the means as one JSON object")

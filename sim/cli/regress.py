@@ -36,6 +36,7 @@ from ..regress import (
     show,
     write_baseline,
 )
+from .run import add_set_arg
 from .status import EXIT_FAIL, EXIT_OK
 
 
@@ -187,13 +188,8 @@ def add_parsers(sub) -> None:
         metavar="DIR",
         help="baselines folder (default: results/baselines of the repository)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a scenario field in every entry, e.g. to check that a change is caught (not with --update)",
+    add_set_arg(
+        p, help="override a scenario field in every entry, e.g. to check that a change is caught (not with --update)"
     )
     p.add_argument(
         "--progress",

@@ -16,16 +16,17 @@ from ..scenario import ScenarioError, load_scenario
 from .status import EXIT_BAD_INPUT, EXIT_OK
 
 
+def add_set_arg(
+    p: argparse.ArgumentParser,
+    help: str | None = "override a scenario field, e.g. --set centre.capacity_per_day=600 (repeatable)",
+) -> None:
+    """--set PATH=VALUE (repeatable), collected in args.overrides: one definition for every command."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help=help)
+
+
 def add_scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="master seed (default: the scenario's run.seed)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a scenario field, e.g. --set centre.capacity_per_day=600 (repeatable)",
-    )
+    add_set_arg(p)
 
 
 def print_summary(name: str, metrics: dict, wall_s: float) -> None:
@@ -99,5 +100,5 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 with every error if any is invalid")
     p.add_argument("files", nargs="+", help="scenario YAML files")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    add_set_arg(p, help=None)
     p.set_defaults(func=cmd_validate)

@@ -10,28 +10,13 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import SCENARIO_FILES, SHORT, run_short
+from conftest import DAILY_COLUMNS, SCENARIO_FILES, SHORT, run_short
 
 import sim
 from sim.cli import main
 
 BASELINE = str(SCENARIO_FILES["baseline"])
 SHORT_ARGS = [arg for item in SHORT for arg in ("--set", item)]
-DAILY_COLUMNS = {
-    "day",
-    "date",
-    "released",
-    "booked_human",
-    "booked_bot",
-    "allocated_draw",
-    "sales",
-    "sales_eur",
-    "bot_requests",
-    "bots",
-    "reseller_price_eur",
-    "searching",
-    "backlog",
-}
 
 BAD_FILES = {
     "malformed_yaml": ("centre: [1, 2\n", "(yaml) line"),
@@ -98,7 +83,7 @@ def test_run_writes_timeseries_records_and_metrics_files(tmp_path, capsys):
     assert "baseline_fcfs" in summary and "share_captured_by_bots" in summary
 
     daily = pd.read_csv(series)
-    assert DAILY_COLUMNS <= set(daily.columns)
+    assert list(daily.columns) == DAILY_COLUMNS
     assert daily.day.tolist() == list(range(60))
     assert daily.released.sum() > 0
     assert set(sim.CONTRACT) <= set(json.loads(out.read_text()))

@@ -11,7 +11,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SCALED_FLEETS, short_scenario
+from conftest import DAILY_COLUMNS, SCALED_FLEETS, short_scenario
 
 import sim
 from sim.presets import apply_preset
@@ -41,24 +41,6 @@ SLOT_COLUMNS = {
     "prepaid": "b",
     "offers": "i",
 }
-DAILY = [
-    "day",
-    "date",
-    "released",
-    "booked_human",
-    "booked_bot",
-    "allocated_draw",
-    "sales",
-    "sales_eur",
-    "bot_attempts",
-    "bot_requests",
-    "bots",
-    "reseller_price_eur",
-    "searching",
-    "registered",
-    "backlog",
-    "reassignments",
-]
 RESELLERS = ["reseller", "mode", "bots_end", "price_end_eur", "revenue_eur", "cost_eur", "attempts", "mode_switch_day"]
 
 
@@ -80,7 +62,7 @@ def test_frames_have_their_columns_and_types(fcfs):
     for frame, kinds in ((rec.applicants, APPLICANT_COLUMNS), (rec.slots, SLOT_COLUMNS)):
         for col, kind in kinds.items():
             assert frame[col].dtype.kind == kind, (col, frame[col].dtype)
-    assert list(rec.daily.columns) == DAILY
+    assert list(rec.daily.columns) == DAILY_COLUMNS
     assert list(rec.resellers.columns) == RESELLERS
     assert rec.resellers["mode"].tolist() == [r.mode for r in rec.scenario.resellers]
     assert {"day", "reseller", "mode", "bots_before", "bots", "profit_eur", "booked", "sold", "price_eur"} <= set(

@@ -87,3 +87,11 @@ def test_an_upload_is_read_by_the_same_rules():
         parse_upload("bomb.yaml", billion_laughs().encode())
     with pytest.raises(sim.ScenarioError, match="duplicate key"):
         parse_upload("dup.yaml", b"name: a\nname: b\n")
+
+
+def test_a_set_value_with_a_duplicate_key_is_refused_and_non_yaml_is_text(capsys):
+    code = main(["validate", str(BASE), "--set", "centre={capacity_per_day: 10, capacity_per_day: 20}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "duplicate key 'capacity_per_day'" in err
+    sc = sim.load_scenario(BASE, ["name=a: b: c"])  # not YAML: taken as the text itself
+    assert sc.name == "a: b: c"
