@@ -7,7 +7,7 @@ first_come   people's checks, fleets' polls and booking attempts
 draw         registrations, draws, payment deadlines, the waiting list
 resellers    stock, orders, sales, prices, fleet reviews; strategies
 day_clock    the centre's calendar: releases, draws, settlement, switches
-records      daily counters and the typed records a run returns
+recording    daily counters, the daily series, and the typed records (sim.records) a run returns
 model        the coordinator: builds the mechanisms, routes people, runs
 """
 
