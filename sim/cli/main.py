@@ -12,11 +12,11 @@ import sys
 
 from .. import __version__
 from ..errors import SlotsimError
-from . import batch, bench, compare, regress, report, run
+from . import batch, bench, compare, regress, report, run, validate
 from .status import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 # The command modules, in the order of `slotsim --help`.
-COMMANDS = (run, bench, compare, batch, report, regress)
+COMMANDS = (run, validate, bench, compare, batch, report, regress)
 
 
 def build_parser() -> argparse.ArgumentParser:

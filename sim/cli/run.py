@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 from ..errors import InputError
 from ..fileio import check_writable, write_csv, write_json
 from ..metrics import format_value
-from ..scenario import ScenarioError, load_scenario
-from .status import EXIT_BAD_INPUT, EXIT_OK
+from ..scenario import load_scenario
+from .status import EXIT_OK
 
 
 def add_set_arg(
@@ -43,18 +42,6 @@ def print_summary(name: str, metrics: dict, wall_s: float) -> None:
     width = max(len(k) for k in m)
     lines += [f"  {k:<{width}}  {format_value(v)}" for k, v in m.items()]
     print("\n".join(lines))
-
-
-def cmd_validate(args) -> int:
-    bad = 0
-    for f in args.files:
-        try:
-            sc = load_scenario(f, args.overrides)
-            print(f"{f}: ok ({sc.name})")
-        except ScenarioError as e:
-            bad += 1
-            print(str(e), file=sys.stderr)
-    return EXIT_BAD_INPUT if bad else EXIT_OK
 
 
 def cmd_run(args) -> int:
@@ -97,8 +84,3 @@ def add_parsers(sub) -> None:
     p.add_argument("--records", metavar="DIR", help="write per-applicant and per-slot CSV files here")
     p.add_argument("--out", metavar="FILE.json", help="also write the metrics to this JSON file")
     p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("validate", help="check scenario files; exit 2 with every error if any is invalid")
-    p.add_argument("files", nargs="+", help="scenario YAML files")
-    add_set_arg(p, help=None)
-    p.set_defaults(func=cmd_validate)
