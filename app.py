@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import streamlit as st  # noqa: E402
 
 from sim import app_support as A  # noqa: E402
+from sim.errors import SlotsimError  # noqa: E402
 from sim.presets import DESCRIPTIONS, PRESETS  # noqa: E402
 from sim.scenario import SEGMENTS, ScenarioError  # noqa: E402
 
@@ -56,7 +57,7 @@ def store_put(key, value):
             store.popitem(last=False)
 
 
-def show_errors(title: str, err: ScenarioError, where=st):
+def show_errors(title: str, err: SlotsimError, where=st):
     where.error(title + "\n\n" + "\n".join(f"- `{m}`" for m in err.messages))
 
 
@@ -93,15 +94,16 @@ upload = upload_col.file_uploader(
 )
 
 base, base_id, upload_error = A.for_app(scenarios[choice]), f"file:{choice}", None
+upload_label = A.upload_label(upload.name) if upload is not None else ""  # the browser's name: shown, never a path
 if upload is not None:
     try:
         base = A.parse_upload(upload.name, upload.getvalue())
-        base_id = f"upload:{upload.name}:{base.digest()}"
+        base_id = f"upload:{upload_label}:{base.digest()}"
     except ScenarioError as e:
         upload_error = e
 if upload_error is not None:
     show_errors(
-        f"Your file `{upload.name}` cannot be used; the app goes on with the situation chosen on "
+        f"Your file `{upload_label}` cannot be used; the app goes on with the situation chosen on "
         f"the left. What to fix:",
         upload_error,
     )
@@ -265,15 +267,7 @@ schemes_col.multiselect(
     format_func=A.LABELS.get,
     help="Each scheme is applied to the situation on the left; see *What the schemes are* at the bottom of the page.",
 )
-reps_col.number_input(
-    "Replications",
-    min_value=1,
-    max_value=10,
-    step=1,
-    key="replications",
-    help="1 to 10 independent repetitions with other random applicants; with 2 or more "
-    "the results get 95% confidence intervals.",
-)
+number(reps_col, "replications")
 number(seed_col, "seed")
 st.checkbox("Also run your scenario as edited (its own scheme, defences and policy switches)", key="own")
 
@@ -297,7 +291,6 @@ run_clicked = button_col.button("Run the comparison", type="primary", key="run",
 if run_clicked and key is not None:
     cached = store_get(key)
     if cached is None:
-        variants = A.variants_for(edited, st.session_state.schemes, st.session_state.own)
         bar = st.progress(0.0, text="Starting…")
 
         def progress(done, total, variant, rep):
@@ -308,11 +301,17 @@ if run_clicked and key is not None:
                     f"{rep + 1} of {st.session_state.replications} (run {done + 1} of {total})",
                 )
 
-        cached = A.run_comparison(variants, edited.run.seed, int(st.session_state.replications), progress, key)
-        store_put(key, cached)
+        try:
+            variants = A.variants_for(edited, st.session_state.schemes, st.session_state.own)
+            cached = A.run_comparison(variants, edited.run.seed, int(st.session_state.replications), progress, key)
+        except SlotsimError as e:  # input the simulator refuses (a scenario too large, a bad value)
+            show_errors("The comparison cannot run with these settings:", e)
+        else:
+            store_put(key, cached)
         bar.empty()
-    st.session_state["comparison"] = cached
-    st.session_state["charts"] = {}
+    if cached is not None:
+        st.session_state["comparison"] = cached
+        st.session_state["charts"] = {}
 
 # What the exports and the tests read: the edited scenario as YAML.
 if edited is not None:

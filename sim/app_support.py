@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,9 +25,9 @@ from . import figures as F
 from .figures import png_bytes  # noqa: F401  (app.py: A.png_bytes)
 from .presets import apply_preset
 from .runner import RunPlan, Task, collect_metrics, run
-from .scenario import SEGMENTS, Scenario, ScenarioError, deep_merge, parse_scenario, resolve_extends
+from .scenario import SEGMENTS, Scenario, ScenarioError, deep_merge, parse_scenario
 from .stats import t_interval
-from .yamlsafe import parse_yaml
+from .yamlsafe import MAX_BYTES, parse_yaml
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 NOT_SCENARIOS = {"regression.yaml"}
@@ -88,30 +88,107 @@ def for_app(sc: Scenario, days: int = APP_DEFAULT_DAYS) -> Scenario:
     return parse_scenario(data, sc.name)
 
 
-def parse_upload(name: str, content: bytes) -> Scenario:
+def upload_label(name: str) -> str:
+    """The upload's file name as it may be shown: the browser sends it, so it is never used as a path,
+    and only letters, digits, `._ -` (at most 80 of them) are kept for messages and markdown."""
+    kept = "".join(ch if ch.isalnum() or ch in "._ -" else "_" for ch in str(name)).strip()
+    return kept[:80] or "upload"
+
+
+def shipped_names(directory: Path = SCENARIO_DIR) -> list[str]:
+    """The file names an upload's `extends:` may give: the folder's own `*.yaml` files (not the
+    regression plan) that resolve, symbolic links followed, to a file inside the folder."""
+    root = directory.resolve()
+    out = []
+    for p in sorted(directory.glob("*.yaml")):
+        real = _resolved(p)
+        if p.name not in NOT_SCENARIOS and real is not None and real.is_relative_to(root) and real.is_file():
+            out.append(p.name)
+    return out
+
+
+def _resolved(p: Path) -> Path | None:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # a symbolic-link loop
+        return None
+
+
+def extends_message(directory: Path = SCENARIO_DIR) -> str:
+    """The one message for every `extends:` of an upload that is not a shipped scenario: the same
+    whatever was asked and whatever exists elsewhere on the server."""
+    return (
+        f"extends: must be the name of a shipped scenario ({', '.join(shipped_names(directory))}); "
+        "or upload a complete scenario (the YAML exported by this app is one)"
+    )
+
+
+def _shipped_data(parent: Any, directory: Path) -> Any:
+    """The data of the shipped scenario named `parent`, its own `extends:` chain merged in; every file
+    of the chain must resolve inside `directory`, else the one extends message (ScenarioError)."""
+    names = shipped_names(directory)
+    if isinstance(parent, str) and not parent.endswith(".yaml"):
+        parent += ".yaml"
+    if not isinstance(parent, str) or parent not in names:  # names hold no separator, no `..`
+        raise ScenarioError([extends_message(directory)])
+    root = directory.resolve()
+    chain: list[Any] = []
+    seen: list[Path] = []
+    path = directory / parent
+    while True:
+        real = _resolved(path)
+        if real is None or not real.is_relative_to(root) or real in seen or not real.is_file():
+            raise ScenarioError([extends_message(directory)])
+        seen.append(real)
+        try:
+            text = real.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise ScenarioError([extends_message(directory)]) from None
+        try:
+            data = parse_yaml(text)
+        except ScenarioError as e:  # a broken shipped file: named by its place in the folder
+            raise ScenarioError([f"extends: {real.relative_to(root).as_posix()}: {m}" for m in e.messages]) from None
+        if not isinstance(data, dict) or "extends" not in data:
+            chain.append(data if data is not None else {})
+            break
+        data = dict(data)
+        grand = data.pop("extends")
+        chain.append(data)
+        if not isinstance(grand, str):
+            raise ScenarioError([extends_message(directory)])
+        path = path.parent / grand  # relative to the file, as resolve_extends reads it
+    merged: Any = chain[-1]
+    for data in reversed(chain[:-1]):
+        merged = deep_merge(merged, data)
+    return merged
+
+
+def parse_upload(name: str, content: bytes, directory: Path = SCENARIO_DIR) -> Scenario:
     """An uploaded YAML file as a scenario; every problem raises ScenarioError naming the field.
 
-    `extends:` is resolved against the shipped scenarios (an upload has no folder of its own).
+    `name` is the browser's: it only labels the messages (upload_label), it is never a path. A file
+    larger than the YAML reader's limit is refused before it is decoded. `extends:` may only name a
+    shipped scenario of `directory` by its file name (`baseline_fcfs.yaml` or `baseline_fcfs`);
+    anything else gets one message that tells nothing about other files on the server.
     """
+    label = upload_label(name)
+    if len(content) > MAX_BYTES:
+        raise ScenarioError(
+            [f"(file): {len(content):,} bytes, more than the limit of {MAX_BYTES:,} bytes: refused"], label
+        )
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
-        raise ScenarioError(["(file): not UTF-8 text; upload a YAML scenario file"], name) from None
-    data = parse_yaml(text, name)
+        raise ScenarioError(["(file): not UTF-8 text; upload a YAML scenario file"], label) from None
+    data = parse_yaml(text, label)
     if isinstance(data, dict) and "extends" in data:
         data = dict(data)
-        parent = data.pop("extends")
-        path = SCENARIO_DIR / str(parent)
-        if not isinstance(parent, str) or not path.is_file() or path.name in NOT_SCENARIOS:
-            raise ScenarioError(
-                [
-                    f"extends: {parent!r} is not a shipped scenario; upload a complete "
-                    f"scenario (the YAML exported by this app is one)"
-                ],
-                name,
-            )
-        data = deep_merge(resolve_extends(path), data)
-    return parse_scenario(data, name)
+        try:
+            parent = _shipped_data(data.pop("extends"), directory)
+        except ScenarioError as e:
+            raise ScenarioError(e.messages, label) from None
+        data = deep_merge(parent, data)
+    return parse_scenario(data, label)
 
 
 # --------------------------------------------------------------------------- widgets
@@ -141,6 +218,71 @@ def _model_in(ann) -> Any:
         if m is not None:
             return m
     return None
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A field's numeric bounds from its schema (None: unbounded on that side; strict: < or >)."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_strict: bool = False
+    hi_strict: bool = False
+
+    def above_lo(self, x: float) -> bool:
+        return self.lo is None or (x > self.lo if self.lo_strict else x >= self.lo)
+
+    def below_hi(self, x: float) -> bool:
+        return self.hi is None or (x < self.hi if self.hi_strict else x <= self.hi)
+
+    def admits(self, x: float) -> bool:
+        """Whether the field accepts the value x (as far as these bounds go)."""
+        return self.above_lo(x) and self.below_hi(x)
+
+
+def field_bounds(path: str, model: Any = Scenario) -> Bounds:
+    """The bounds of the dotted field `path` of a pydantic model, from its FieldInfo.metadata
+    (annotated_types Ge, Gt, Le, Lt, also inside an Annotated alias or an Optional); through a list
+    of models the path goes on in the model of its items. The tightest bound on each side wins.
+    An unknown path raises KeyError (a widget naming a field that does not exist)."""
+    from annotated_types import Ge, Gt, Le, Lt
+
+    info = None
+    for part in path.split("."):
+        fields = getattr(model, "model_fields", None) if isinstance(model, type) else None
+        if not fields or part not in fields:
+            raise KeyError(f"{path}: no field {part!r} in {getattr(model, '__name__', model)}")
+        info = fields[part]
+        model = _model_in(info.annotation)
+    assert info is not None
+    b = Bounds()
+    for m in [*info.metadata, *_annotated_metadata(info.annotation)]:
+        if isinstance(m, (Ge, Gt)):
+            bound: Any = m.ge if isinstance(m, Ge) else m.gt  # a number in a schema
+            x = float(bound)
+            strict = isinstance(m, Gt)
+            if b.lo is None or x > b.lo or (x == b.lo and strict):
+                b = Bounds(x, b.hi, strict, b.hi_strict)
+        elif isinstance(m, (Le, Lt)):
+            bound = m.le if isinstance(m, Le) else m.lt
+            x = float(bound)
+            strict = isinstance(m, Lt)
+            if b.hi is None or x < b.hi or (x == b.hi and strict):
+                b = Bounds(b.lo, x, b.lo_strict, strict)
+    return b
+
+
+def _annotated_metadata(ann) -> list[Any]:
+    """Metadata of Annotated types nested in an annotation (`Prob | None`, `tuple[NonNeg, ...]`),
+    a `Field(...)` among them opened into its own metadata."""
+    from pydantic.fields import FieldInfo
+
+    out: list[Any] = []
+    for m in getattr(ann, "__metadata__", ()):
+        out += m.metadata if isinstance(m, FieldInfo) else [m]
+    for a in getattr(ann, "__args__", ()) or ():
+        out += _annotated_metadata(a)
+    return out
 
 
 def schema_sources() -> pd.DataFrame:
@@ -182,7 +324,11 @@ def _short(v) -> str:
 
 @dataclass(frozen=True)
 class Param:
-    """One numeric widget: the field it edits (for the help text), its label with unit, its bounds."""
+    """One numeric widget: the field it edits (for the help text), its label with unit, its bounds.
+
+    `factor`: the widget multiplies the field rather than setting it (bots ×, price ×), so the
+    field's bounds are not the widget's. Otherwise the bounds never exceed the field's (within_field).
+    """
 
     key: str
     label: str
@@ -192,6 +338,7 @@ class Param:
     step: float
     integer: bool = True
     note: str = ""
+    factor: bool = False
 
     @property
     def help(self) -> str:
@@ -209,18 +356,38 @@ def sentence(*parts: str) -> str:
     return " ".join(out)
 
 
+def within_field(p: Param) -> Param:
+    """The widget with its bounds brought inside its field's (a bound added to the schema later
+    narrows the widget too); a strict bound keeps one step (or 1 for integers) away."""
+    if p.factor or not p.path:
+        return p
+    b = field_bounds(p.path)
+    gap = 1.0 if p.integer else p.step
+    lo, hi = p.min, p.max
+    if b.lo is not None and not b.above_lo(lo):
+        lo = b.lo + gap if b.lo_strict else b.lo
+    if b.hi is not None and not b.below_hi(hi):
+        hi = b.hi - gap if b.hi_strict else b.hi
+    if p.integer:
+        lo, hi = math.ceil(lo), math.floor(hi)
+    if lo > hi:
+        raise ValueError(f"widget {p.key}: no value in [{p.min}, {p.max}] is allowed by {p.path} ({b})")
+    return p if (lo, hi) == (p.min, p.max) else replace(p, min=lo, max=hi)
+
+
 PARAMS = {
-    p.key: p
+    p.key: within_field(p)
     for p in [
-        Param("capacity", "Centre capacity (appointments per working day)", "centre.capacity_per_day", 1, 100_000, 10),
+        Param("capacity", "Centre capacity (appointments per working day)", "centre.capacity_per_day", 1, 20_000, 10),
         Param(
             "applicants_per_year",
             "Demand (applicants per year)",
             "demand.applicants_per_year",
             0,
-            100_000_000,
+            2_000_000,
             5_000,
-            note="The arrival rate then follows the monthly seasonality of the scenario.",
+            note="The arrival rate then follows the monthly seasonality of the scenario; "
+            "the largest centres receive a few hundred thousand applicants a year.",
         ),
         Param(
             "days",
@@ -241,6 +408,7 @@ PARAMS = {
             0.1,
             integer=False,
             note="Multiplies the number of bots of every reseller fleet at the start.",
+            factor=True,
         ),
         Param(
             "poll_factor",
@@ -251,6 +419,7 @@ PARAMS = {
             0.1,
             integer=False,
             note="Multiplies every fleet's polling interval and reaction time: 0.5 means twice as fast.",
+            factor=True,
         ),
         Param(
             "price_factor",
@@ -262,14 +431,16 @@ PARAMS = {
             integer=False,
             note="Multiplies every fleet's starting price, kept within its minimum and "
             "maximum price; adaptive resellers then move it with demand.",
+            factor=True,
         ),
         Param(
             "batches_per_day",
             "Batches per day (progressive random opening)",
             "policy.scheme.batches_per_day",
             1,
-            10_000,
+            1440,
             1,
+            note="At most one batch a minute.",
         ),
         Param(
             "window_hours",
@@ -306,6 +477,16 @@ PARAMS = {
             2**53 - 1,
             1,
             note="The same seed replays the same applicants under every scheme (common random numbers).",
+        ),
+        Param(
+            "replications",
+            "Replications",
+            "",
+            1,
+            10,
+            1,
+            note="1 to 10 independent repetitions with other random applicants; with 2 or more "
+            "the results get 95% confidence intervals.",
         ),
     ]
 }

@@ -17,6 +17,7 @@ import yaml
 
 import sim
 from sim import app_support as A
+from sim.errors import InputError
 from sim.presets import PRESETS, apply_preset
 from sim.scenario import ScenarioError
 
@@ -55,6 +56,12 @@ def test_app_loads_with_defaults_and_explanations():
     assert any("schemes are" in label for label in labels) and any("default values" in label for label in labels)
     # help texts come from the schema's Field descriptions (units and sources)
     assert "Consul General" in at.number_input(key="capacity").help
+    # every number box and slider of the settings takes its bounds from A.PARAMS (inside the schema's)
+    widgets = {w.key: (w.min, w.max) for w in at.number_input}
+    widgets |= {w.key: (w.proto.min, w.proto.max) for w in at.slider}
+    assert set(widgets) == set(A.PARAMS)
+    for k, (lo, hi) in widgets.items():
+        assert (lo, hi) == (A.PARAMS[k].min, A.PARAMS[k].max), k
 
 
 def test_comparison_table_equals_slotsim_run_of_the_exported_scenario(tmp_path, monkeypatch):
@@ -121,6 +128,14 @@ def test_bad_upload_shows_field_errors_and_the_app_keeps_working(tmp_path):
     assert at.number_input(key="capacity").value == 800  # still the shipped scenario
     assert not at.button(key="run").disabled
 
+    # extends: outside the shipped scenarios: the one message, nothing of the file, the name defused
+    at.file_uploader(key="upload").set_value(("../../etc/x.yaml", b"extends: /etc/passwd\n", "text/yaml")).run()
+    assert not at.exception, at.exception
+    text = " ".join(e.value for e in at.error)
+    assert "extends: must be the name of a shipped scenario (baseline_fcfs.yaml" in text
+    assert "root:" not in text and "/etc" not in text and "`.._.._etc_x.yaml`" in text
+    assert at.number_input(key="capacity").value == 800
+
     good = A.build_scenario(A.shipped_scenarios()["no_bots_fcfs.yaml"], {"capacity": 321})
     at.file_uploader(key="upload").set_value(("good.yaml", A.yaml_bytes(good), "application/x-yaml")).run()
     assert not at.exception and not at.error
@@ -148,6 +163,19 @@ def test_timeline_scenario_runs_with_its_own_column():
     # a scenario without bots disables the bot settings
     at.selectbox(key="base_choice").set_value("no_bots_fcfs.yaml").run()
     assert not at.exception and at.slider(key="bots_scale").disabled
+
+
+def test_a_comparison_the_simulator_refuses_shows_an_error_box(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise InputError("the scenario is too large to simulate here: 9 GB of memory for 1 GB allowed")
+
+    monkeypatch.setattr(A, "run_comparison", refuse)
+    at = fresh_app()
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    assert any("cannot run" in e.value and "too large to simulate" in e.value for e in at.error)
+    assert "comparison" not in at.session_state and not at.button(key="run").disabled
+    assert any("No results yet" in i.value for i in at.info)
 
 
 def test_invalid_settings_show_the_rule_and_block_the_run():
@@ -203,9 +231,10 @@ def test_build_scenario_applies_each_setting():
 
 
 def test_out_of_bounds_values_are_fitted_to_the_widgets():
-    sc = A.build_scenario(A.shipped_scenarios()["baseline_fcfs.yaml"], {"capacity": 250_000})
+    big = 5 * A.PARAMS["applicants_per_year"].max  # the schema allows more than the widget
+    sc = A.build_scenario(A.shipped_scenarios()["baseline_fcfs.yaml"], {"applicants_per_year": big})
     values, changed = A.fit_widgets(A.widget_defaults(sc))
-    assert changed == ["capacity"] and values["capacity"] == A.PARAMS["capacity"].max
+    assert changed == ["applicants_per_year"] and values["applicants_per_year"] == A.PARAMS["applicants_per_year"].max
 
 
 def test_parse_upload_errors_name_the_problem():
