@@ -203,7 +203,7 @@ def test_a_widget_wider_than_its_field_is_narrowed_to_it():
 
 
 def test_an_upload_beyond_the_widgets_is_fitted_with_the_keys_named():
-    data = {"extends": "baseline_fcfs.yaml", "demand": {"applicants_per_year": 5e6}, "run": {"seed": 2**60}}
+    data = {"extends": "baseline_fcfs.yaml", "demand": {"applicants_per_year": 2.5e6}, "run": {"seed": 2**60}}
     sc = A.parse_upload("big.yaml", yaml.safe_dump(data).encode())
     values, changed = A.fit_widgets(A.widget_defaults(sc))
     assert changed == ["applicants_per_year", "seed"]
