@@ -9,19 +9,28 @@ The run contract shared by the CLI, the app, the experiments and the tests:
     True
 """
 
+from . import resources
 from .errors import InputError, SlotsimError
 from .metrics import CONTRACT, RunResult, result_of
 from .records import Records
-from .scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from .resources import Limits
+from .scenario import Scenario, ScenarioError, check_run_args, load_scenario, parse_scenario
 
 __version__ = "0.1.0"
 
 
-def run(scenario: Scenario, seed: int | None = None, replication: int = 0) -> RunResult:
+def run(
+    scenario: Scenario, seed: int | None = None, replication: int = 0, *, limits: Limits | None = None
+) -> RunResult:
     """One replication of a scenario: metrics, per-applicant and per-slot records, daily series
-    (and every record, typed, in `result.records`)."""
+    (and every record, typed, in `result.records`).
+
+    The run is refused (InputError, with the estimate) when its estimated size exceeds `limits`
+    (default: `Limits.default()`, see sim.resources); `seed` defaults to the scenario's run.seed."""
     from .model import simulate
 
+    check_run_args(scenario, seed, replication)
+    resources.check(scenario, limits)
     return result_of(simulate(scenario, seed, replication).records())
 
 
@@ -37,6 +46,7 @@ def experiment(spec: dict, **options):
 __all__ = [
     "CONTRACT",
     "InputError",
+    "Limits",
     "Records",
     "RunResult",
     "Scenario",

@@ -32,7 +32,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .parallel import execute
+from . import resources
+from .parallel import default_jobs, execute
+from .resources import Limits
 from .scenario import Scenario
 from .stats import IDENT
 
@@ -135,7 +137,8 @@ def run_task(task: Task, collect: Callable[[Task, Any], Any] = collect_metrics) 
     """One run, reduced by `collect` (module level: process pools and Dask pickle it)."""
     import sim
 
-    return collect(task, sim.run(task.scenario, seed=task.seed, replication=task.replication))
+    # the parent checked the plan's size against the user's limits before handing out tasks
+    return collect(task, sim.run(task.scenario, seed=task.seed, replication=task.replication, limits=Limits.none()))
 
 
 # --------------------------------------------------------------------------- the plan
@@ -181,11 +184,14 @@ def run(
     progress: bool | None = None,
     desc: str = "runs",
     on_progress: Callable[[int, int, Task | None], None] | None = None,
+    limits: Limits | None = None,
 ) -> Result:
     """Run every task of the plan not already in `memo` (or, unless `fresh`, in `cache`).
 
     fn(task) -> payload replaces `run_task` with `collect` (a test's fake, a counting wrapper).
     on_progress(done, total, next task or None) is called before the first run and as each ends.
+    Every scenario to run is checked against `limits` (sim.resources) before the first run starts,
+    counting the replications that run at once on local workers.
     """
     memo = {} if memo is None else memo
     todo: list[Task] = []
@@ -201,6 +207,9 @@ def run(
         else:
             seen.add(t.key)
             todo.append(t)
+    at_once = 1 if scheduler or dask_workers else min(jobs or default_jobs(), max(1, len(todo)))
+    for scenario in {id(t.scenario): t.scenario for t in todo}.values():
+        resources.check(scenario, limits, at_once)
     finished = 0
 
     def on_done(i: int, payload: Any) -> None:

@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import ScenarioError  # defined with the other domain errors in sim/errors.py
+from .errors import InputError, ScenarioError  # defined with the other domain errors in sim/errors.py
 from .yamlsafe import MalformedYaml, parse_yaml
 
 Segment = Literal["first_time", "renewal", "circulation"]
@@ -27,10 +28,31 @@ DEFAULT_SEGMENT_SHARES: dict[Segment, float] = {"first_time": 0.5, "renewal": 0.
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
 Pos = Annotated[float, Field(gt=0.0)]
+SEED_MAX = 2**63 - 1  # seeds are stored in int64 columns
+
+
+class FrozenDict(dict):
+    """A mapping that refuses changes: the scenario is validated once, so none of its parts may be
+    altered afterwards (a plain dict inside a frozen model could be)."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a scenario is immutable: build a new one (Scenario.model_copy(update=...) or --set)")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self):  # pickle (worker processes) rebuilds it whole, never item by item
+        return FrozenDict, (dict(self),)
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.items(), key=repr)))
+
+
+Frozen = AfterValidator(FrozenDict)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- centre
@@ -38,10 +60,10 @@ class Strict(BaseModel):
 
 class Centre(Strict):
     capacity_per_day: int = Field(
-        800, ge=1, description="appointments per working day (Rabat >800/day, Consul General Feb 2023)"
+        800, ge=1, le=20_000, description="appointments per working day (Rabat >800/day, Consul General Feb 2023)"
     )
     working_weekdays: tuple[int, ...] = Field(
-        (0, 1, 2, 3, 4), description="weekdays with appointments, Monday=0 (5-6 per week, centres' pages)"
+        (0, 1, 2, 3, 4), max_length=7, description="weekdays with appointments, Monday=0 (5-6 per week, centres' pages)"
     )
     release_days_ahead: int = Field(
         14,
@@ -54,7 +76,7 @@ class Centre(Strict):
         9.0, ge=0.0, lt=24.0, description="hour of day (0-24, decimal) of the announced release [EST]"
     )
     service_fee_eur: NonNeg = Field(
-        25.0, description="provider service fee per appointment, EUR (TLS Morocco 268 MAD, 2018)"
+        25.0, le=10_000.0, description="provider service fee per appointment, EUR (TLS Morocco 268 MAD, 2018)"
     )
     no_show_prob: Prob = Field(
         0.15,
@@ -80,25 +102,29 @@ class Centre(Strict):
 class Demand(Strict):
     applicants_per_year: NonNeg = Field(
         220_000.0,
+        le=10_000_000.0,
         description="mean applicants per year at seasonality 1 "
         "(Rabat ~147k in 2023; one large centre 150-300k; Médias24, Schengen News)",
     )
-    seasonality: tuple[NonNeg, ...] = Field(
+    seasonality: tuple[Annotated[float, Field(ge=0.0, le=12.0)], ...] = Field(
         (0.8, 0.8, 0.9, 1.0, 1.1, 1.35, 1.45, 1.3, 1.0, 0.8, 0.75, 0.75),
         description="12 monthly multipliers, January first, of the arrival rate "
         "(summer peak: embassy 2018 via article19.ma)",
     )
-    segment_shares: dict[Segment, Prob] = Field(
-        default_factory=lambda: dict(DEFAULT_SEGMENT_SHARES),
+    segment_shares: Annotated[dict[Segment, Prob], Frozen] = Field(
+        default_factory=lambda: FrozenDict(DEFAULT_SEGMENT_SHARES),
         description="share of applicants per segment, summing to 1 [EST]",
     )
     latest_useful_days_median: Pos = Field(
         40.0,
+        le=3650.0,
         description="median days from need to the latest useful appointment (travel date minus "
         "processing) [EST from 7-15 day normal waits and 30-60 day peaks]",
     )
-    latest_useful_days_sigma: NonNeg = Field(0.5, description="log-normal sigma of that delay (dimensionless) [EST]")
-    latest_useful_days_min: Pos = Field(7.0, description="lower bound of that delay, days [EST]")
+    latest_useful_days_sigma: NonNeg = Field(
+        0.5, le=5.0, description="log-normal sigma of that delay (dimensionless) [EST]"
+    )
+    latest_useful_days_min: Pos = Field(7.0, le=365.0, description="lower bound of that delay, days [EST]")
 
     @model_validator(mode="after")
     def _check(self):
@@ -115,33 +141,37 @@ class Demand(Strict):
 
 class Habit(Strict):
     share: Prob = Field(description="share of applicants with this checking habit")
-    checks_per_day: Pos = Field(description="mean visits to the booking site per day while searching")
+    checks_per_day: Pos = Field(le=1440.0, description="mean visits to the booking site per day while searching")
 
 
 class Humans(Strict):
-    habits: dict[str, Habit] = Field(
-        default_factory=lambda: {
-            "hourly": Habit(share=0.10, checks_per_day=16.0),
-            "several_daily": Habit(share=0.30, checks_per_day=4.0),
-            "daily": Habit(share=0.40, checks_per_day=1.0),
-            "few_weekly": Habit(share=0.20, checks_per_day=0.4),
-        },
+    habits: Annotated[dict[Annotated[str, Field(max_length=100)], Habit], Frozen] = Field(
+        max_length=20,
+        default_factory=lambda: FrozenDict(
+            {
+                "hourly": Habit(share=0.10, checks_per_day=16.0),
+                "several_daily": Habit(share=0.30, checks_per_day=4.0),
+                "daily": Habit(share=0.40, checks_per_day=1.0),
+                "few_weekly": Habit(share=0.20, checks_per_day=0.4),
+            }
+        ),
         description="checking habits (from a few a week to hourly [EST])",
     )
     booking_minutes_median: Pos = Field(
-        2.0, description="median minutes a person needs to complete a booking form ([EST] 30 s-5 min)"
+        2.0, le=240.0, description="median minutes a person needs to complete a booking form ([EST] 30 s-5 min)"
     )
-    booking_minutes_sigma: NonNeg = Field(0.6, description="log-normal sigma of booking time [EST]")
+    booking_minutes_sigma: NonNeg = Field(0.6, le=5.0, description="log-normal sigma of booking time [EST]")
     patience_days_median: NonNeg = Field(
-        7.0, description="median days of searching before a person considers a reseller [EST]"
+        7.0, le=3650.0, description="median days of searching before a person considers a reseller [EST]"
     )
     willingness_to_pay_eur_median: NonNeg = Field(
         250.0,
+        le=100_000.0,
         description="median price a person would pay a reseller, EUR "
         "(typical resale 3,000 MAD ~EUR 275: Hibapress, visaverge 2025)",
     )
     willingness_to_pay_sigma: NonNeg = Field(
-        0.8, description="log-normal sigma of willingness to pay (covers EUR 15-1,000 quoted) [EST]"
+        0.8, le=5.0, description="log-normal sigma of willingness to pay (covers EUR 15-1,000 quoted) [EST]"
     )
     pay_deadline_prob: Prob = Field(
         0.9,
@@ -162,43 +192,53 @@ class Humans(Strict):
 
 
 class Reseller(Strict):
-    name: str = Field(description="label of this reseller")
+    name: str = Field(max_length=100, description="label of this reseller")
     mode: Literal["speculative", "to_order"] = Field(
         "speculative",
         description="speculative: book under placeholder names, then sell and rename; "
         "to_order: book only for a paying client",
     )
-    bots: int = Field(100, ge=0, description="bots in the fleet at the start (fleets of hundreds [EST])")
-    poll_interval_s: Pos = Field(5.0, description="seconds between two checks of one bot ([EST] 1-30 s)")
-    reaction_s: NonNeg = Field(1.0, description="seconds from seeing a slot to completing its booking ([EST] 0.1-5 s)")
+    bots: int = Field(100, ge=0, le=100_000, description="bots in the fleet at the start (fleets of hundreds [EST])")
+    poll_interval_s: float = Field(
+        5.0, ge=0.001, le=86_400.0, description="seconds between two checks of one bot ([EST] 1-30 s)"
+    )
+    reaction_s: NonNeg = Field(
+        1.0, le=3600.0, description="seconds from seeing a slot to completing its booking ([EST] 0.1-5 s)"
+    )
     bookings_per_bot_per_release: Pos = Field(
-        2.0, description="slots one bot (its accounts) books per release at most [EST]"
+        2.0, le=1000.0, description="slots one bot (its accounts) books per release at most [EST]"
     )
     cost_per_attempt_eur: NonNeg = Field(
-        0.01, description="base cost of one booking attempt (servers, accounts), EUR [EST]"
+        0.01, le=1000.0, description="base cost of one booking attempt (servers, accounts), EUR [EST]"
     )
-    cost_per_bot_day_eur: NonNeg = Field(0.5, description="fixed cost of running one bot for a day, EUR [EST]")
-    price_eur: Pos = Field(275.0, description="starting resale price, EUR (typical 3,000 MAD: Hibapress; DW 2023)")
-    price_min_eur: NonNeg = Field(15.0, description="lowest price the reseller asks, EUR (BFMTV)")
-    price_max_eur: Pos = Field(1000.0, description="highest price, EUR (6,000-11,000 MAD: visaverge)")
+    cost_per_bot_day_eur: NonNeg = Field(
+        0.5, le=10_000.0, description="fixed cost of running one bot for a day, EUR [EST]"
+    )
+    price_eur: Pos = Field(
+        275.0, le=100_000.0, description="starting resale price, EUR (typical 3,000 MAD: Hibapress; DW 2023)"
+    )
+    price_min_eur: NonNeg = Field(15.0, le=100_000.0, description="lowest price the reseller asks, EUR (BFMTV)")
+    price_max_eur: Pos = Field(1000.0, le=100_000.0, description="highest price, EUR (6,000-11,000 MAD: visaverge)")
     price_elasticity: NonNeg = Field(
         0.15,
+        le=100.0,
         description="daily relative price change per unit of (buyers waiting - slots held) over daily capacity [EST]",
     )
     adaptive: bool = Field(True, description="review profit every review_days and resize the fleet")
-    review_days: int = Field(7, ge=1, description="days between two profit reviews")
-    growth_rate: NonNeg = Field(0.25, description="largest relative fleet change at one review [EST]")
+    review_days: int = Field(7, ge=1, le=365, description="days between two profit reviews")
+    growth_rate: NonNeg = Field(0.25, le=10.0, description="largest relative fleet change at one review [EST]")
     target_sell_through: Prob = Field(
         0.75,
         description="share of booked slots sold below which a speculative fleet shrinks "
         "([EST]: about a quarter of speculative stock goes unsold)",
     )
-    max_bots: int = Field(2000, ge=0, description="fleet size cap")
+    max_bots: int = Field(2000, ge=0, le=100_000, description="fleet size cap")
     fake_registrations_per_bot: NonNeg = Field(
-        1.0, description="fake or duplicate identities registered per bot under random allocation [EST]"
+        1.0, le=100.0, description="fake or duplicate identities registered per bot under random allocation [EST]"
     )
     duplicates_per_client: NonNeg = Field(
         0.7,
+        le=100.0,
         description="extra registrations per client under random allocation "
         "(1.70 per person without identity binding: USCIS H-1B FY24)",
     )
@@ -215,13 +255,14 @@ class Reseller(Strict):
 
 class Captcha(Strict):
     enabled: bool = False
-    human_solve_s: NonNeg = Field(13.0, description="seconds per human solve (9-18 s: Searles 2023)")
+    human_solve_s: NonNeg = Field(13.0, le=3600.0, description="seconds per human solve (9-18 s: Searles 2023)")
     human_fail_prob: Prob = Field(0.25, description="human failure per try (50-85% success: Bursztein 2010)")
     bot_cost_per_1000_eur: NonNeg = Field(
-        2.0, description="solving service EUR per 1,000 solves ($0.5-3: Motoyama 2010)"
+        2.0, le=10_000.0, description="solving service EUR per 1,000 solves ($0.5-3: Motoyama 2010)"
     )
     bot_solve_s: NonNeg = Field(
         14.0,
+        le=3600.0,
         description="seconds per bot solve (service median 14 s: Motoyama 2010; automated solvers <1 s: Searles 2023)",
     )
     bot_fail_prob: Prob = Field(0.12, description="bot failure per try (85-90% accuracy: Motoyama 2010)")
@@ -229,27 +270,30 @@ class Captcha(Strict):
 
 class Otp(Strict):
     enabled: bool = False
-    delay_s: NonNeg = Field(30.0, description="seconds to receive and type a code, for everyone [EST]")
+    delay_s: NonNeg = Field(30.0, le=3600.0, description="seconds to receive and type a code, for everyone [EST]")
     bot_cost_per_identity_eur: NonNeg = Field(
-        0.3, description="EUR per rented number or mailbox ([EST] $0.05-1, vendor pages)"
+        0.3, le=1000.0, description="EUR per rented number or mailbox ([EST] $0.05-1, vendor pages)"
     )
     bot_non_delivery_prob: Prob = Field(
         0.3, description="share of codes never delivered to rented numbers (18-40%, vendor pages)"
     )
     human_non_delivery_prob: Prob = Field(0.03, description="share of codes lost for genuine users [EST]")
-    accounts_per_bot: Pos = Field(1.0, description="verified accounts a bot can run with OTP on [EST]")
+    accounts_per_bot: Pos = Field(1.0, le=1000.0, description="verified accounts a bot can run with OTP on [EST]")
 
 
 class IpBlocking(Strict):
     enabled: bool = False
-    requests_per_ip_per_minute: Pos = Field(6.0, description="requests allowed per address per minute [EST]")
+    requests_per_ip_per_minute: Pos = Field(
+        6.0, le=60_000.0, description="requests allowed per address per minute [EST]"
+    )
     proxy_ips: int = Field(
         500,
         ge=1,
+        le=10_000_000,
         description="addresses a fleet rotates through (millions available: Mi et al. S&P 2019; [EST] rented pool)",
     )
     proxy_cost_per_attempt_eur: NonNeg = Field(
-        0.01, description="EUR per booking attempt ([EST] 0.001-0.03 from 0.5-3 MB per attempt)"
+        0.01, le=1000.0, description="EUR per booking attempt ([EST] 0.001-0.03 from 0.5-3 MB per attempt)"
     )
     human_block_prob: Prob = Field(0.02, description="chance a person's attempt is blocked (shared addresses) [EST]")
 
@@ -283,7 +327,7 @@ class Scheme(Strict):
     kind: Literal["first_come", "progressive_random", "random_allocation"] = Field(
         "first_come", description="how released slots reach applicants"
     )
-    batches_per_day: int = Field(6, ge=1, description="progressive_random: batches per release day")
+    batches_per_day: int = Field(6, ge=1, le=1440, description="progressive_random: batches per release day")
     window_hours: Pos = Field(10.0, le=24.0, description="progressive_random: hours over which batches open")
     enrolled_segments: tuple[Segment, ...] = Field(
         SEGMENTS, description="random_allocation: segments served by the draw; others book first-come"
@@ -295,18 +339,20 @@ class Scheme(Strict):
         description="random_allocation: share of capacity given to the draw "
         "(default: the enrolled segments' share of demand)",
     )
-    draw_interval_days: Pos = Field(1.0, description="random_allocation: days between draws")
+    draw_interval_days: Pos = Field(1.0, le=365.0, description="random_allocation: days between draws")
     payment_deadline_hours: Pos = Field(
-        48.0, description="random_allocation: hours a winner has to pay (3 days TLS Algeria; [EST] 48-72 h)"
+        48.0, le=8760.0, description="random_allocation: hours a winner has to pay (3 days TLS Algeria; [EST] 48-72 h)"
     )
-    waiting_list_factor: NonNeg = Field(1.0, description="random_allocation: waiting-list length per slot drawn")
+    waiting_list_factor: NonNeg = Field(
+        1.0, le=100.0, description="random_allocation: waiting-list length per slot drawn"
+    )
     duplicate_detection_prob: Prob = Field(
         0.3,
         description="random_allocation: chance a duplicate or fake registration is caught without "
         "identity binding ([EST]; 1.70 registrations per person without binding: USCIS H-1B FY24)",
     )
     registration_valid_days: Pos = Field(
-        60.0, description="random_allocation: days a registration stays valid (45-60 days, lesiteinfo)"
+        60.0, le=3650.0, description="random_allocation: days a registration stays valid (45-60 days, lesiteinfo)"
     )
 
     @model_validator(mode="after")
@@ -324,7 +370,7 @@ class Policy(Strict):
 
 
 class Switch(Strict):
-    day: int = Field(ge=1, description="simulation day from which this policy applies")
+    day: int = Field(ge=1, le=3650, description="simulation day from which this policy applies")
     scheme: Scheme | None = Field(None, description="new scheme (unchanged when absent)")
     defences: Defences | None = Field(None, description="new defences (unchanged when absent)")
 
@@ -332,8 +378,8 @@ class Switch(Strict):
 class Run(Strict):
     start_date: dt.date = Field(dt.date(2024, 5, 1), strict=False, description="calendar date of day 0 (YYYY-MM-DD)")
     days: int = Field(150, ge=1, le=3650, description="simulated days")
-    warmup_days: int = Field(30, ge=0, description="days left out of the metrics (queues fill up)")
-    seed: int = Field(1, ge=0, description="master seed; replication k uses (seed, k)")
+    warmup_days: int = Field(30, ge=0, le=3649, description="days left out of the metrics (queues fill up)")
+    seed: int = Field(1, ge=0, le=SEED_MAX, description="master seed; replication k uses (seed, k)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -343,15 +389,15 @@ class Run(Strict):
 
 
 class Scenario(Strict):
-    name: str = Field("scenario", description="short identifier")
-    description: str = Field("", description="one sentence a policy maker understands")
+    name: str = Field("scenario", min_length=1, max_length=100, description="short identifier")
+    description: str = Field("", max_length=2000, description="one sentence a policy maker understands")
     run: Run = Run()
     centre: Centre = Centre()
     demand: Demand = Demand()
     humans: Humans = Humans()
-    resellers: tuple[Reseller, ...] = ()
+    resellers: tuple[Reseller, ...] = Field((), max_length=50, description="bot fleets and the resellers running them")
     policy: Policy = Policy()
-    timeline: tuple[Switch, ...] = Field((), description="policy switches at given days, in order")
+    timeline: tuple[Switch, ...] = Field((), max_length=100, description="policy switches at given days, in order")
 
     @model_validator(mode="after")
     def _check(self):
@@ -428,6 +474,7 @@ def read_yaml(path: str | Path) -> Any:
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read a YAML scenario (following `extends:`), apply `dotted.path=value` overrides, validate."""
+    _check_load_args(path, overrides)
     data = resolve_extends(path)
     data, errors = _apply_overrides(data, overrides, str(path))
     try:
@@ -437,6 +484,37 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     if errors:  # every problem at once: the --set syntax and the resulting values
         raise ScenarioError(errors, str(path))
     return sc
+
+
+def _check_load_args(path: Any, overrides: Any) -> None:
+    """The API's arguments are checked like a file's fields: a string of overrides would otherwise
+    be read character by character."""
+    if not isinstance(path, (str, Path)):
+        raise InputError(f"path: must be the path of a scenario file (str or Path), got {type(path).__name__}")
+    if isinstance(overrides, str) or not isinstance(overrides, (list, tuple)):
+        hint = f" (wrap it in a list: [{overrides!r}])" if isinstance(overrides, str) else ""
+        raise InputError(
+            f"overrides: must be a list of 'dotted.path=value' strings, got {type(overrides).__name__}{hint}"
+        )
+    bad = [o for o in overrides if not isinstance(o, str)]
+    if bad:
+        raise InputError(f"overrides: every item must be a 'dotted.path=value' string, got {bad[0]!r}")
+
+
+def check_run_args(scenario: Any, seed: Any, replication: Any) -> None:
+    """`sim.run`'s arguments: a validated Scenario, an integer seed and replication (1.5 or True are refused)."""
+    if not isinstance(scenario, Scenario):
+        raise InputError(
+            "scenario: must be a Scenario (from sim.load_scenario or sim.parse_scenario), "
+            f"got {type(scenario).__name__}"
+        )
+    for name, value in (("seed", seed), ("replication", replication)):
+        if value is None and name == "seed":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise InputError(f"{name}: must be a whole number, got {value!r} ({type(value).__name__})")
+        if not 0 <= value <= SEED_MAX:
+            raise InputError(f"{name}: must be between 0 and {SEED_MAX}, got {value}")
 
 
 def resolve_extends(path: str | Path, _seen: tuple[Path, ...] = ()) -> Any:
