@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,7 +20,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError, ScenarioError  # defined with the other domain errors in sim/errors.py
-from .yamlsafe import MalformedYaml, parse_yaml
+from .yamlsafe import MAX_BYTES, MalformedYaml, parse_yaml
 
 Segment = Literal["first_time", "renewal", "circulation"]
 SEGMENTS: tuple[Segment, ...] = ("first_time", "renewal", "circulation")
@@ -462,13 +463,26 @@ def parse_scenario(data: Any, source: str = "") -> Scenario:
 
 
 def read_yaml(path: str | Path) -> Any:
+    """A YAML file's data, read with the limits of sim/yamlsafe.py. Only regular files are opened
+    (a FIFO would block, /dev/zero never ends) and never more than MAX_BYTES + 1 bytes are read."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        info = p.stat()  # follows links: a loop or an over-long name fails here
+        if stat.S_ISDIR(info.st_mode):
+            raise ScenarioError(["is a folder, not a file (pass the YAML file inside it)"], str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(["not a regular file (a device, pipe or socket): refused"], str(path))
+        if info.st_size > MAX_BYTES:
+            raise ScenarioError([f"(file): {info.st_size:,} bytes, larger than {MAX_BYTES:,}: refused"], str(path))
+        with p.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ScenarioError(["file not found"], str(path)) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ScenarioError([f"cannot read: {e.__class__.__name__}"], str(path)) from None
+    except UnicodeDecodeError:
+        raise ScenarioError(["not UTF-8 text: a scenario is a YAML text file"], str(path)) from None
+    except OSError as e:  # permission, symlink loop, name too long, I/O error
+        raise ScenarioError([f"cannot read: {e.strerror or e.__class__.__name__}"], str(path)) from None
     return parse_yaml(text, str(path))
 
 
