@@ -734,10 +734,12 @@ def cmd_bench(args) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from sim.cli.types import count
+
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test in well under a minute")
     p.add_argument("--out", metavar="FILE.jsonl", help="append the JSON lines to this file")
     p.add_argument("--scenario", metavar="FILE", help=f"the large centre (default: {BASELINE_FILE} if present)")
-    p.add_argument("--reps", type=int, default=None, help="replications per scenario (default 3; quick 1)")
+    p.add_argument("--reps", type=count, default=None, help="replications per scenario (default 3; quick 1)")
     p.add_argument(
         "--parts",
         metavar="A,B",
