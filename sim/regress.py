@@ -16,6 +16,12 @@ Informational metrics (events_processed: it changes with optimisations) are
 reported, never failing. Exit 0 when every metric holds, 1 when one fails, 2 on
 bad input (suite file, --only name, missing or corrupt baseline): the command,
 with its printing, is in sim/cli/regress.py.
+
+A baseline is refused when it holds anything a run cannot have written (read_metrics,
+check_cell): an infinite value, `nan` spelt otherwise or for a metric a run always
+defines (ALWAYS_DEFINED), an empty cell, text, a row or column missing or extra. Writing
+applies the same rules (check_new_baseline), so an update never writes what a later
+comparison would refuse.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from .fileio import write_json, write_text
 from .metrics import CONTRACT
 from .provenance import git_state as _git_state
 from .provenance import versions as _versions
+from .records import WASTE
 from .runner import BASE_POINT, Cell, RunPlan, run
 from .scenario import Scenario, ScenarioError, Strict, format_errors, lists_to_tuples, load_scenario, read_yaml
 from .stats import paired_interval, welch
@@ -105,12 +112,17 @@ class Suite(Strict):
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     data = read_yaml(path)  # ScenarioError naming the file when missing or malformed
+    return parse_suite(data, show(path))
+
+
+def parse_suite(data: object, source: str) -> Suite:
+    """A suite from a suite file's YAML; ScenarioError naming `source` and every bad field."""
     if not isinstance(data, dict):
-        raise ScenarioError([f"(top level): must be a mapping with 'entries', got {type(data).__name__}"], show(path))
+        raise ScenarioError([f"(top level): must be a mapping with 'entries', got {type(data).__name__}"], source)
     try:
         return Suite.model_validate(lists_to_tuples(data))
     except ValidationError as e:
-        raise ScenarioError(format_errors(e), show(path)) from None
+        raise ScenarioError(format_errors(e), source) from None
 
 
 def show(path: str | Path) -> str:
@@ -206,9 +218,61 @@ def _number(v: int | float | bool | None) -> int | float | None:
 # --------------------------------------------------------------------------- baseline files
 
 
-def format_number(v: int | float) -> str:
-    """Full precision, round-trips exactly: ints as ints, floats by repr ('nan' when undefined)."""
+# How a baseline writes a metric undefined in a replication (e.g. the resale price when nothing
+# was sold): Python's repr of NaN. Nothing else non-finite can come from a run.
+UNDEFINED = "nan"
+
+# Metrics a run always defines, even when nothing happened (counts, sums, means over the days:
+# 0 then; see compute_metrics in sim/metrics.py): `nan` for one of them is not from a run.
+# Any other metric, an extra one included, may be undefined in a replication.
+ALWAYS_DEFINED = frozenset(
+    {
+        "applicants_arrived",
+        "applicants_served",
+        "applicants_abandoned",
+        "applicants_unresolved",
+        "slots_released",
+        "slots_attended_direct",
+        "slots_attended_via_reseller",
+        "slots_wasted",
+        *(f"slots_{o}" for o in WASTE),
+        "reseller_revenue_eur",
+        "reseller_profit_eur",
+        "rent_paid_above_fee_eur",
+        "bot_requests_per_day_mean",
+        "reassignments",
+        "bots_end",
+        "events_processed",
+        "switch_day",
+        "appointments_genuine_after_switch",
+    }
+)
+
+
+def format_number(v: int | float | None) -> str:
+    """Full precision, round-trips exactly: ints as ints, floats by repr ('nan' when undefined).
+    None (a value the run did not give) is an empty cell, which check_cell refuses."""
+    if v is None:
+        return ""
     return str(v) if isinstance(v, int) else repr(float(v))
+
+
+def check_cell(text: str, metric: str) -> str | None:
+    """Why a baseline cell cannot have been written from a run, or None when it can: a number
+    as format_number writes it, or `nan` for a metric that may be undefined."""
+    if text == UNDEFINED:
+        return f"nan, but {metric} is always defined (a count or a sum)" if metric in ALWAYS_DEFINED else None
+    if not text.strip():
+        return f"missing value (an undefined metric is written {UNDEFINED})"
+    try:
+        v = float(text)
+    except ValueError:
+        return f"not a number: {text!r}"
+    if math.isnan(v):
+        return f"{text!r}: an undefined metric is written {UNDEFINED}"
+    if math.isinf(v):
+        return f"non-finite value {text!r}: a run never produces one"
+    return None
 
 
 def metrics_csv(rows: list[dict], metrics: tuple[str, ...]) -> str:
@@ -216,7 +280,7 @@ def metrics_csv(rows: list[dict], metrics: tuple[str, ...]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(("replication",) + metrics)
     for k, row in enumerate(rows):
-        w.writerow([k] + [format_number(row[m]) for m in metrics])
+        w.writerow([k] + [format_number(row.get(m)) for m in metrics])
     return buf.getvalue()
 
 
@@ -276,34 +340,87 @@ def load_baseline(folder: Path, name: str) -> Baseline:
     return Baseline(folder, manifest, values)
 
 
+# At most this many problems of one metrics file are listed (a mangled file can have hundreds).
+MAX_PROBLEMS = 20
+
+
 def _parse_metrics(text: str, manifest: Manifest, where: str, hint: str) -> dict[str, np.ndarray]:
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows:
-        raise BaselineError(f"{where}: empty file {hint}")
-    header, body = rows[0], [r for r in rows[1:] if r]
-    expected = ["replication"] + list(manifest.metrics)
-    if header != expected:
-        raise BaselineError(f"{where}: header does not match the manifest's metrics {hint}")
-    if len(body) != manifest.replications:
-        raise BaselineError(
-            f"{where}: {len(body)} rows, the manifest says {manifest.replications} replications (truncated?) {hint}"
-        )
-    cols: list[list[float]] = [[] for _ in manifest.metrics]
-    for i, r in enumerate(body):
-        if len(r) != len(header):
-            raise BaselineError(
-                f"{where}: row {i + 2} has {len(r)} fields, the header {len(header)} (truncated?) {hint}"
+    """The per-replication values of a metrics.csv; BaselineError listing every problem, each
+    prefixed with `where` and naming the row and column, e.g. `replication K, row N, METRIC: why`
+    (row N: line N of the file, the header is row 1)."""
+    values, problems = read_metrics(text, manifest)
+    if problems:
+        if len(problems) > MAX_PROBLEMS:
+            problems = problems[:MAX_PROBLEMS] + [f"... and {len(problems) - MAX_PROBLEMS} more problems"]
+        if len(problems) == 1:
+            raise BaselineError(f"{where}: {problems[0]} {hint}")
+        raise BaselineError(*[f"{where}: {p}" for p in problems], hint.strip("()"))
+    return values
+
+
+def read_metrics(text: str, manifest: Manifest) -> tuple[dict[str, np.ndarray], list[str]]:
+    """(values by metric, problems): every reason the text is not what metrics_csv writes for the
+    manifest's metrics and replications: header, rows, cells (check_cell)."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        lines = [(reader.line_num, r) for r in reader if r]
+    except csv.Error as e:
+        return {}, [f"row {reader.line_num}: not CSV ({e})"]
+    if not lines:
+        return {}, ["empty file"]
+    metrics = list(manifest.metrics)
+    header = lines[0][1]
+    if header != ["replication"] + metrics:
+        return {}, [f"row 1 (the header) does not match the manifest's metrics: {_header_problem(header, metrics)}"]
+    n = manifest.replications
+    problems: list[str] = []
+    cols: list[list[float]] = [[] for _ in metrics]
+    body = lines[1:]
+    for i, (line, r) in enumerate(body):
+        if i >= n:
+            problems.append(
+                f"row {line}: replication {r[0]!r} is beyond the manifest's {n} replications (a row too many)"
             )
+            break
         if r[0] != str(i):
-            raise BaselineError(f"{where}: row {i + 2}: replication {r[0]!r}, expected {i} {hint}")
-        for j, cell in enumerate(r[1:]):
-            try:
+            problems.append(f"row {line}: replication {r[0]!r}, expected {i} (a row missing or out of order?)")
+            break
+        if len(r) != len(header):
+            lacking = f": no value for {', '.join(metrics[len(r) - 1 :])}" if len(r) < len(header) else ""
+            problems.append(
+                f"replication {i}, row {line}: {len(r)} fields, the header has {len(header)}{lacking} (truncated?)"
+            )
+            continue
+        for j, (m, cell) in enumerate(zip(metrics, r[1:])):
+            why = check_cell(cell, m)
+            if why is None:
                 cols[j].append(float(cell))
-            except ValueError:
-                raise BaselineError(
-                    f"{where}: row {i + 2}, {manifest.metrics[j]}: not a number: {cell!r} {hint}"
-                ) from None
-    return {m: np.array(c, dtype=float) for m, c in zip(manifest.metrics, cols)}
+            else:
+                problems.append(f"replication {i}, row {line}, {m}: {why}")
+    else:
+        if len(body) < n:
+            end = f"ends at row {body[-1][0]} with replication {len(body) - 1}" if body else "has no rows"
+            missing = f"replication {len(body)}" + (f" to {n - 1}" if n - len(body) > 1 else "")
+            problems.append(f"{missing} missing: the file {end}, the manifest says {n} replications (truncated?)")
+    return {m: np.array(c, dtype=float) for m, c in zip(metrics, cols)}, problems
+
+
+def _header_problem(header: list[str], metrics: list[str]) -> str:
+    """What is wrong with a header, column by column."""
+    what = []
+    if not header or header[0] != "replication":
+        what.append(f"the first column is {header[0]!r}, not 'replication'" if header else "no columns")
+    cols = header[1:] if header and header[0] == "replication" else header
+    missing = [m for m in metrics if m not in cols]
+    extra = [c for c in cols if c not in metrics and c != "replication"]
+    repeated = sorted({c for c in cols if cols.count(c) > 1})
+    if missing:
+        what.append(f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing")
+    if extra:
+        what.append(f"column{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} not in the manifest")
+    if repeated:
+        what.append(f"column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} repeated")
+    return "; ".join(what) or "columns in another order than the manifest's"
 
 
 def versions() -> dict[str, str]:
@@ -533,7 +650,21 @@ def previous_baselines(entries: list[Resolved], baselines: Path) -> dict[str, Ba
     return old
 
 
+def check_new_baseline(folder: Path, manifest: Manifest, text: str) -> None:
+    """BaselineError when `text` (from metrics_csv) holds what load_baseline would refuse: a run
+    that produced an infinite value, or nan for a metric that is always defined (a bug), is
+    never written as a baseline."""
+    _parse_metrics(
+        text,
+        manifest,
+        f"{show(folder / METRICS_FILE)}: not written",
+        f"(entry {manifest.name}: the run produced a value a baseline cannot hold; nothing was written)",
+    )
+
+
 def write_baseline(folder: Path, manifest: Manifest, text: str) -> None:
-    """One entry's baseline: metrics.csv (`text`, from metrics_csv) and manifest.json."""
+    """One entry's baseline: metrics.csv (`text`, from metrics_csv) and manifest.json; refused
+    (check_new_baseline) when load_baseline would refuse it."""
+    check_new_baseline(folder, manifest, text)
     write_text(folder / METRICS_FILE, text)
     write_json(folder / MANIFEST_FILE, manifest.model_dump())

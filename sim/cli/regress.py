@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import BaselineError, InputError
 from ..fileio import check_writable
 from ..parallel import default_jobs
 from ..regress import (
@@ -21,6 +21,7 @@ from ..regress import (
     Baseline,
     Resolved,
     Suite,
+    check_new_baseline,
     compare_entry,
     context_notes,
     format_diff,
@@ -110,10 +111,19 @@ def update(
     """Rewrite the baselines whose numbers or manifest changed, printing what moved."""
     root = (suite_path.parent / suite.root).resolve()
     commit, dirty = git_state(root)
+    new = {r.name: manifest_for(r, commit, dirty) for r in entries}
+    texts = {r.name: metrics_csv(results[r.name], r.metrics) for r in entries}
+    errors = []
+    for r in entries:  # every entry's numbers checked before any file is written
+        try:
+            check_new_baseline(baselines / r.name, new[r.name], texts[r.name])
+        except BaselineError as e:
+            errors += e.messages
+    if errors:
+        raise BaselineError(*errors)
     for r in entries:
         folder = baselines / r.name
-        manifest = manifest_for(r, commit, dirty)
-        text = metrics_csv(results[r.name], r.metrics)
+        manifest, text = new[r.name], texts[r.name]
         prev = old.get(r.name)
         if isinstance(prev, Baseline):
             prev_text = (folder / METRICS_FILE).read_text(encoding="utf-8")
