@@ -122,11 +122,20 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
 
 
+def _is_folder(path: Path) -> bool:
+    """A folder to walk; anything else (including a path that cannot be looked at: a symlink loop,
+    a name too long) is handed to the file reader, which says why it cannot be read."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def cmd_validate(args) -> int:
     bad = 0
     for arg in args.paths:
         path = Path(arg)
-        if path.is_dir():
+        if _is_folder(path):
             files = yaml_files(path)
             if not files:
                 bad += 1
