@@ -14,8 +14,6 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..schemes import CentrePolicy
 from .applicants import IDLE, OFFERED, REGISTERED, WAITING
 from .pools import Registry
@@ -44,7 +42,8 @@ class DrawMarket:
         self.st, self.mode, self.latest, self.rate = a.st, a.mode, a.latest, a.rate
         self.n_habits = len(model.sc.humans.habits)
         self.pay_deadline_prob = model.sc.humans.pay_deadline_prob
-        self.registry = Registry()
+        self.habit = a.habit
+        self.registry = Registry(a.habit, self.n_habits)
         self.registered_at: dict[int, float] = {}  # when each person's current registration began
         self.free: list[tuple[int, int]] = []  # heap of (day, slot): draw slots not yet offered
         self.waitlist: list[tuple[int, int]] = []  # (owner, reseller) tickets, reversed: pop() is next
@@ -64,7 +63,14 @@ class DrawMarket:
         self.registry.add(i)
         now = self.env.now
         self.registered_at[i] = now
-        self.env.call_fifo(self.policy.scheme.registration_valid_days, self._registration_expires, (i, now))
+        self.env.call_fifo(
+            self.policy.scheme.registration_valid_days, self._registration_expires, (i, now), self._expiry_moot
+        )
+
+    def _expiry_moot(self, i: int, since: float) -> bool:
+        """The expiry of i's registration made at `since` can no longer matter, ever: i is settled
+        (served or gone), or registered again since (registration times only grow)."""
+        return self.st[i] != WAITING or self.registered_at[i] > since
 
     def _registration_expires(self, i: int, since: float) -> None:
         if (
@@ -116,7 +122,7 @@ class DrawMarket:
         m = min(n_tickets, int(len(slots) * (1.0 + policy.scheme.waiting_list_factor)) + 1)
         order = self.rng.choice(n_tickets, size=m, replace=False)
         drawn = [(genuine[k], -1) if k < n_genuine else extra[k - n_genuine] for k in order.tolist()]
-        registered_by_habit = self._count_habits(genuine)  # before winners leave the registry
+        registered_by_habit = list(self.registry.by_habit)  # before winners leave the registry
         # slots are in (day, slot) order already: the earliest go first
         k = 0
         winners = set()
@@ -146,13 +152,15 @@ class DrawMarket:
                 genuine_tickets=n_genuine,
                 reseller_tickets=len(extra),
                 registered_by_habit=registered_by_habit,
-                won_by_habit=self._count_habits(list(winners)),
+                won_by_habit=self._count_habits(winners),
             )
         )
 
-    def _count_habits(self, people: list[int]) -> list[int]:
-        idx = np.asarray(people, dtype=np.int64)
-        return np.bincount(self.pop.habit[idx], minlength=self.n_habits).tolist()
+    def _count_habits(self, people: set[int]) -> list[int]:
+        counts, habit = [0] * self.n_habits, self.habit
+        for i in people:
+            counts[habit[i]] += 1
+        return counts
 
     # ------------------------------------------------------------------ offers and payment
     def _offer(self, s: int, owner: int, res: int) -> None:

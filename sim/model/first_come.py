@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..rng import Buffered
 from ..schemes import Batch, CentrePolicy
 from .applicants import ATTEMPTING, GAVE_UP_SITE, IDLE, SEARCHING, WAITING
 from .pools import SearchPool
@@ -45,8 +46,10 @@ class FirstComeMarket:
         self.announced = False  # the current free slots came at an announced moment
         self.human_token = 0
         self.human_pending = False
-        self.rng_h = model.streams["race.humans"]
-        self.rng_b = model.streams["race.bots"]
+        # Buffered: one scalar numpy call costs more than the rest of a check; the values are the
+        # stream's own, taken from blocks (the same distribution, other numbers than unbuffered calls)
+        self.rng_h = Buffered(model.streams["race.humans"])
+        self.rng_b = Buffered(model.streams["race.bots"])
         # per person: searching time (checks follow from it), attempts, effort spent on defences
         self.search_since = [0.0] * n
         self.search_days = np.zeros(n)
@@ -100,7 +103,7 @@ class FirstComeMarket:
             return
         self.human_token += 1
         self.human_pending = True
-        self.env.call(self.rng_h.exponential(1.0 / rate), self._human_check, (self.human_token,))
+        self.env.call(self.rng_h.exp() / rate, self._human_check, (self.human_token,))
 
     def _human_check(self, token: int) -> None:
         if token != self.human_token:
@@ -185,7 +188,7 @@ class FirstComeMarket:
         r.pending_detection = True
         r.token += 1
         rate = r.poll_rate(self.policy.friction, burst=self.announced)
-        self.env.call(self.rng_b.exponential(1.0 / rate), self._fleet_detect, (r, r.token))
+        self.env.call(self.rng_b.exp() / rate, self._fleet_detect, (r, r.token))
 
     def _fleet_detect(self, r: Reseller, token: int) -> None:
         if token != r.token:

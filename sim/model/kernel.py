@@ -11,7 +11,9 @@ thousand:
 - a *FIFO timer* (`call_fifo`): a scheduled call of one constant delay (e.g. the
   expiry of a registration). Timers of one delay come due in the order they are
   made, so they wait in a deque and only the head sits in the heap: same keys,
-  same order, a much smaller heap.
+  same order, a much smaller heap. A timer may come with a `dead` test: once it
+  says the timer can no longer do anything (its registration is settled), the
+  timer is dropped when it reaches the head instead of firing as an empty event.
 
 It also counts processed events (`events_processed`, the model's cost measure).
 The layout of SimPy's queue entries is checked when a kernel is made: on a SimPy
@@ -69,21 +71,37 @@ class Kernel(simpy.Environment):
         queue: list[Any] = self._queue  # SimPy types it as events only; a scheduled call is a tuple
         heapq.heappush(queue, (self._now + delay, priority, next(self._eid), (fn, args)))
 
-    def call_fifo(self, delay: float, fn: Callable[..., Any], args: tuple = ()) -> None:
-        """`call` for many timers of one constant delay: a deque per delay, only its head in the heap."""
+    def call_fifo(
+        self,
+        delay: float,
+        fn: Callable[..., Any],
+        args: tuple = (),
+        dead: Callable[..., bool] | None = None,
+    ) -> None:
+        """`call` for many timers of one constant delay: a deque per delay, only its head in the heap.
+
+        `dead(*args)` true means fn(*args) would do nothing, now and at any later time (it
+        must stay true once true): such a timer is dropped unfired when it reaches the head.
+        The timers that do fire keep their keys, so nothing else changes but the event count."""
         fifo = self._fifos.get(delay)
         if fifo is None:
             fifo = self._fifos[delay] = deque()
-        entry = (self._now + delay, NORMAL, next(self._eid), (self._fifo_fire, (fifo, fn, args)))
+        entry = (self._now + delay, NORMAL, next(self._eid), (self._fifo_fire, (fifo, fn, args, dead)))
         fifo.append(entry)
         if len(fifo) == 1:
             queue: list[Any] = self._queue
             heapq.heappush(queue, entry)
 
-    def _fifo_fire(self, fifo: deque, fn: Callable[..., Any], args: tuple) -> None:
+    def _fifo_fire(self, fifo: deque, fn: Callable[..., Any], args: tuple, dead: Callable[..., bool] | None) -> None:
         fifo.popleft()  # this entry: only a FIFO's head is ever in the heap
-        if fifo:
-            heapq.heappush(self._queue, fifo[0])
+        while fifo:
+            head = fifo[0]
+            _, _, head_args, head_dead = head[3][1]  # (fifo, fn, args, dead) of the next timer
+            if head_dead is not None and head_dead(*head_args):
+                fifo.popleft()  # would do nothing when due: never becomes an event
+                continue
+            heapq.heappush(self._queue, head)
+            break
         fn(*args)
 
     def step(self) -> None:

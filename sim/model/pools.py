@@ -6,7 +6,9 @@ so that a uniform (or rate-weighted) pick costs one or two random numbers.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Sequence
+
+from ..schemes import UniformSource
 
 
 class SearchPool:
@@ -48,12 +50,12 @@ class SearchPool:
     def total_rate(self) -> float:
         return sum(len(m) * r for m, r in zip(self.members, self.rates))
 
-    def pick(self, rng: np.random.Generator) -> int:
+    def pick(self, rng: UniformSource) -> int:
         weights = [len(m) * r for m, r in zip(self.members, self.rates)]
-        x = rng.random() * sum(weights)
+        x = rng.uniform() * sum(weights)
         for m, w in zip(self.members, weights):
             if x < w and m:
-                return m[int(rng.random() * len(m))]
+                return m[int(rng.uniform() * len(m))]
             x -= w
         m = next(m for m in reversed(self.members) if m)
         return m[-1]
@@ -63,11 +65,14 @@ class SearchPool:
 
 
 class Registry:
-    """Registrations for a draw: uniform sampling, O(1) add and remove."""
+    """Registrations for a draw: uniform sampling, O(1) add and remove, and a count per
+    checking habit kept up to date (each draw records it; counting 40k members a draw was dear)."""
 
-    def __init__(self) -> None:
+    def __init__(self, habit: Sequence[int], n_habits: int) -> None:
         self.items: list[int] = []
         self.pos: dict[int, int] = {}
+        self.habit = habit  # habit of each person, by index
+        self.by_habit = [0] * n_habits
 
     def __len__(self) -> int:
         return len(self.items)
@@ -79,11 +84,13 @@ class Registry:
         if i not in self.pos:
             self.pos[i] = len(self.items)
             self.items.append(i)
+            self.by_habit[self.habit[i]] += 1
 
     def remove(self, i: int) -> bool:
         k = self.pos.pop(i, None)
         if k is None:
             return False
+        self.by_habit[self.habit[i]] -= 1
         last = self.items.pop()
         if last != i:
             self.items[k] = last

@@ -432,3 +432,29 @@ def test_run_until_a_time_not_in_the_future_raises_value_error(first, then):
         env.run(until=first)
     with pytest.raises(ValueError, match="must be greater than the current simulation time"):
         env.run(until=then)
+
+
+def test_a_dead_fifo_timer_is_dropped_unfired_and_the_others_keep_their_times():
+    """A FIFO timer whose `dead` test is true when it would reach the head never becomes an event;
+    the live ones fire at their own times, in order with everything else."""
+
+    def run(kill: set[str]) -> tuple[list[str], int]:
+        env = Kernel()
+        fired: list[str] = []
+        killed: set[str] = set()
+
+        def make(tag: str) -> None:
+            env.call_fifo(1.0, fired.append, (tag,), lambda t: t in killed)
+
+        for k in range(5):
+            env.call(k * 0.1, make, (f"t{k}",))  # due at 1.0, 1.1, 1.2, 1.3, 1.4
+        env.call(0.95, killed.update, (kill,))
+        env.call(1.25, fired.append, ("other",))
+        env.run(until=3)
+        return fired, env.events_processed
+
+    all_fired, all_events = run(set())
+    assert all_fired == ["t0", "t1", "t2", "other", "t3", "t4"]
+    fired, events = run({"t1", "t2", "t4"})
+    assert fired == ["t0", "other", "t3"]
+    assert events == all_events - 3  # the three dead timers were never events

@@ -50,7 +50,8 @@ def test_search_pool_agrees_with_a_set_after_any_adds_and_removes(ops):
 @settings(max_examples=300, deadline=None)
 @given(ops_strategy)
 def test_registry_agrees_with_a_set_after_any_adds_and_removes(ops):
-    reg, model = Registry(), set()
+    habit_of = [i % len(RATES) for i in range(16)]
+    reg, model = Registry(habit_of, len(RATES)), set()
     for is_add, i, _ in ops:
         if is_add:
             reg.add(i)  # adding a present member is allowed and changes nothing
@@ -62,6 +63,8 @@ def test_registry_agrees_with_a_set_after_any_adds_and_removes(ops):
         assert sorted(reg.items) == sorted(model)
         assert all((i in reg) == (i in model) for i in range(16))
         assert all(reg.items[k] == i for i, k in reg.pos.items())  # positions point at their member
+        # the count per habit kept up to date is the count of the members
+        assert reg.by_habit == [sum(1 for i in model if habit_of[i] == h) for h in range(len(RATES))]
 
 
 def test_remove_of_an_absent_member_returns_false_and_changes_nothing():
@@ -73,14 +76,14 @@ def test_remove_of_an_absent_member_returns_false_and_changes_nothing():
     assert pool.remove(1) is False
     assert pool.everyone() == [2] and len(pool) == 1
 
-    reg = Registry()
+    reg = Registry([0] * 8, 1)
     assert reg.remove(3) is False
     reg.add(3)
     reg.add(3)
     assert len(reg) == 1
     assert reg.remove(3) is True
     assert reg.remove(3) is False
-    assert len(reg) == 0 and reg.items == []
+    assert len(reg) == 0 and reg.items == [] and reg.by_habit == [0]
 
 
 def test_empty_pool_has_zero_rate():
