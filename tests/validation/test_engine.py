@@ -134,10 +134,12 @@ QUEUE = (
     "centre.release_hour=9.0",
     f"demand.applicants_per_year={QUEUE_RATE * 365}",
     "demand.seasonality=[1,1,1,1,1,1,1,1,1,1,1,1]",
-    "demand.latest_useful_days_min=100000",
+    # no travel-date limit and no abandonment in effect: the fields' upper bounds, far above any
+    # wait of this queue (the 99.99th percentile is a few days) and above the run for patience
+    "demand.latest_useful_days_min=365",
     "humans.habits={fast: {share: 1.0, checks_per_day: 500.0}}",
     "humans.booking_minutes_median=0.5",
-    "humans.patience_days_median=100000",
+    "humans.patience_days_median=3650",
 )
 
 
