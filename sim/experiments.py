@@ -23,9 +23,11 @@ Results (`slotsim batch`) go under results/<name>/ (or --out): per-replication m
 (Parquet + CSV), daily series (Parquet), per-applicant waits of replication 0 of each
 cell (Parquet), summary.csv (mean, sd, 95% CI, n; paired differences against the
 reference with their CI, and the unpaired Welch half-width for comparison) and
-manifest.json. Every finished replication is checkpointed at once in runs/<key>.pkl
-(key: hash of scenario digest, seed, replication), so an interrupted batch resumes
-where it stopped and ends with exactly the results of an uninterrupted one.
+manifest.json, the commit record of the set (the SHA-256 of every file): the set replaces
+the previous one as a whole (`write_results`). Every finished replication is checkpointed
+at once in runs/<key>.json + Parquet tables (key: hash of scenario digest, seed,
+replication; `Store`), so an interrupted batch resumes where it stopped and ends with
+exactly the results of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -45,7 +47,17 @@ from typing import Annotated, Any, Callable, Mapping
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
-from .fileio import atomic_path, write_csv, write_json, write_parquet
+from .fileio import (
+    FileSet,
+    atomic_path,
+    check_folder_target,
+    check_writable,
+    csv_writer,
+    folder_lock,
+    json_text,
+    parquet_writer,
+    text_writer,
+)
 from .parallel import default_jobs
 from .presets import PRESETS, apply_preset
 from .provenance import git_state, versions
@@ -426,6 +438,18 @@ class Store:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.json"
 
+    def remove_temporaries(self) -> int:
+        """Remove half-written checkpoint files a killed batch left (`.<name>.XXXX.tmp`: never read);
+        call it only while holding the folder's lock. The number removed."""
+        n = 0
+        for p in self.folder.glob(".*.tmp"):
+            try:
+                p.unlink()
+                n += 1
+            except OSError:
+                pass
+        return n
+
     def table_path(self, key: str, name: str) -> Path:
         return self.folder / f"{key}.{name}.parquet"
 
@@ -666,25 +690,68 @@ def _ratios(plan: Plan, cell: Cell, n: int, payloads: dict, target: Target) -> l
 # --------------------------------------------------------------------------- results folder
 
 
+RESULT_TABLES = ("replications.parquet", "replications.csv", "daily.parquet", "waits.parquet", "summary.csv")
+MANIFEST = "manifest.json"
+# What `slotsim report` derives from a result set: it describes the old set, so it goes with it.
+REPORT_FILE, FIGURES_DIR = "report.md", "figures"
+LOCK_HOLDER = "slotsim batch"
+
+
+def output_problems(out: str | Path) -> list[str]:
+    """Why `out` cannot take a batch's results (empty: it can), checked before any simulation:
+    the folder and runs/ writable, no folder where a results file goes."""
+    out = Path(out)
+    problems = check_folder_target(out, RESULT_TABLES + (MANIFEST,), (RUNS_DIR,))
+    if not problems and (msg := check_writable(out / RUNS_DIR)):
+        problems.append(msg)
+    return problems
+
+
 def write_results(outcome: Outcome, out: str | Path, executor: dict, started: dt.datetime) -> list[str]:
+    """Write the result set into `out`, replacing the previous one as a whole; the names written.
+
+    The folder keeps its plain layout (DIR/summary.csv...; users, the report and scripts read
+    those paths), and manifest.json is the commit record of the set: it lists every file with its
+    SHA-256. The tables are staged in full in a hidden folder inside `out` (sim.fileio.FileSet),
+    hashed, then the manifest is staged; only then is anything replaced: the old manifest goes
+    out first, the tables are renamed in, the new manifest comes in last. So at every instant a
+    reader sees either the old complete set with its manifest, or no manifest (a set being
+    swapped: report refuses it), or the new complete set with its manifest, never a manifest over
+    tables of another run; a reader that straddles a swap finds hashes that do not match (report
+    checks them). A full disk or a denied write while staging leaves the old set untouched; the
+    renames need no space, and one that fails is undone. The previous report.md and figures/ (and
+    waits.parquet when the new set has none) go out with the old set: they describe it. runs/
+    (the checkpoints) is never touched. The folder is locked (`.slotsim.lock`) while writing.
+    A write that fails raises sim.fileio.WriteError naming the file and the reason."""
     out = Path(out)
     o = outcome
-    write_parquet(out / "replications.parquet", o.runs)
-    write_csv(out / "replications.csv", o.runs)
-    write_parquet(out / "daily.parquet", o.daily)
-    if not o.waits.empty:
-        write_parquet(out / "waits.parquet", o.waits)
-    write_csv(out / "summary.csv", o.summary)
-    files = (
-        ["replications.parquet", "replications.csv", "daily.parquet"]
-        + (["waits.parquet"] if not o.waits.empty else [])
-        + ["summary.csv", "manifest.json"]
+    tables = [
+        ("replications.parquet", parquet_writer(o.runs)),
+        ("replications.csv", csv_writer(o.runs)),
+        ("daily.parquet", parquet_writer(o.daily)),
+        *([("waits.parquet", parquet_writer(o.waits))] if not o.waits.empty else []),
+        ("summary.csv", csv_writer(o.summary)),
+    ]
+    files = [name for name, _ in tables] + [MANIFEST]
+    note = (
+        f"the finished replications are kept in {out / RUNS_DIR}: run the same command again "
+        f"to write the results (nothing is recomputed)"
     )
-    write_json(out / "manifest.json", manifest(o, executor, started, files))
+    with folder_lock(out, LOCK_HOLDER), FileSet(note) as fs:
+        for name, writer in tables:
+            fs.write(out / name, writer)
+        digests = {name: fs.sha256(out / name) for name, _ in tables}
+        fs.write(out / MANIFEST, text_writer(json_text(manifest(o, executor, started, files, digests))))
+        stale = [out / n for n in RESULT_TABLES if n not in files and (out / n).is_file()]
+        stale += [p for p in [out / REPORT_FILE] if p.is_file()] + [p for p in [out / FIGURES_DIR] if p.is_dir()]
+        fs.commit(record=out / MANIFEST, remove=stale)
     return files
 
 
-def manifest(o: Outcome, executor: dict, started: dt.datetime, files: list[str]) -> dict:
+def manifest(
+    o: Outcome, executor: dict, started: dt.datetime, files: list[str], sha256: dict[str, str] | None = None
+) -> dict:
+    """The manifest of a result set; `sha256`: file name -> SHA-256 of each file but the manifest."""
     plan = o.plan
     exp = plan.experiment
     commit, dirty = git_state(Path(__file__).resolve().parents[1])
@@ -731,6 +798,7 @@ def manifest(o: Outcome, executor: dict, started: dt.datetime, files: list[str])
         "started": started.isoformat(timespec="seconds"),
         "wall_time_s": round(o.wall_s, 3),
         "files": files,
+        **({"sha256": sha256} if sha256 is not None else {}),
     }
 
 

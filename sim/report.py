@@ -18,6 +18,8 @@ this module names the files and writes report.md.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 from pathlib import Path
@@ -27,44 +29,132 @@ import pandas as pd
 
 from . import figures as F
 from .errors import InputError
-from .experiments import BASE_POINT, HEADLINE, fmt, fmt_ci
+from .experiments import BASE_POINT, HEADLINE, MANIFEST, fmt, fmt_ci
 from .figures import DIFF_METRICS, SWEEP_METRICS
-from .fileio import check_writable, write_text
+from .fileio import FileSet, check_folder_target, folder_lock, text_writer
 from .stats import summarise
 
 
 class Results:
-    """A results folder written by `slotsim batch`."""
+    """A results folder written by `slotsim batch`, checked against its manifest.
+
+    manifest.json lists the SHA-256 of every file of the set (slotsim 0.2 on): each is read once,
+    checked, and parsed from the bytes checked, so a folder that mixes files of two runs, or a
+    file edited since, is refused (InputError naming the file), never described. Whatever the
+    manifest's age, the tables must hold the variants, sweep points, seed and replication counts
+    the manifest describes."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        if not folder.is_dir():
-            raise InputError(f"{folder}: not a folder (give the folder `slotsim batch` wrote)")
-        mf = folder / "manifest.json"
-        if not mf.is_file():
-            raise InputError(f"{folder}: no manifest.json here; is it a `slotsim batch` results folder?")
+        mf = self.check_folder(folder)
         try:
             self.manifest = json.loads(mf.read_text(encoding="utf-8"))
             self.variants: list[str] = list(self.manifest["variants"])
             self.points: list[str] = list(self.manifest["points"])
             self.reference: str = self.manifest["reference"]
             self.sweep: dict = dict(self.manifest.get("sweep", {}))
-        except (ValueError, KeyError, TypeError) as e:
+            digests = self.manifest.get("sha256")
+            if digests is not None and not (
+                isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())
+            ):
+                raise TypeError("sha256 must map file names to digests")
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"{mf}: not a manifest written by `slotsim batch` ({e.__class__.__name__}: {e})") from None
+        data = self._checked_files(mf, digests)
         try:
-            self.runs = pd.read_parquet(folder / "replications.parquet")
-            self.daily = pd.read_parquet(folder / "daily.parquet")
-            wf = folder / "waits.parquet"
-            self.waits = pd.read_parquet(wf) if wf.is_file() else pd.DataFrame()
+            self.runs = self._table(data, "replications.parquet")
+            self.daily = self._table(data, "daily.parquet")
+            has_waits = "waits.parquet" in data if digests is not None else (folder / "waits.parquet").is_file()
+            self.waits = self._table(data, "waits.parquet") if has_waits else pd.DataFrame()
         except (OSError, ValueError) as e:
             raise InputError(f"{folder}: results files missing or unreadable ({e.__class__.__name__}: {e})") from None
         if self.runs.empty or "variant" not in self.runs.columns:
             raise InputError(f"{folder}/replications.parquet: no replications in it")
+        if problems := self._mismatches():
+            raise InputError(
+                *(f"{folder}/{file} does not match {mf}: {what}" for file, what in problems),
+                f"{folder}: the folder holds files of different runs: run slotsim batch again",
+            )
         self.params = list(self.sweep)
         self.summary = summarise(self.runs, self.reference, self.params)
         self.styles = F.variant_styles(self.variants)  # colour by variant name, never by position
         cells = self.manifest.get("cells", [])
         self.scenarios = {(c["variant"], c["point"]): c.get("scenario", {}) for c in cells}
+
+    @staticmethod
+    def check_folder(folder: Path) -> Path:
+        """The manifest's path, if `folder` is a folder with one (InputError otherwise)."""
+        if not folder.is_dir():
+            raise InputError(f"{folder}: not a folder (give the folder `slotsim batch` wrote)")
+        mf = folder / MANIFEST
+        if not mf.is_file():
+            raise InputError(f"{folder}: no manifest.json here; is it a `slotsim batch` results folder?")
+        return mf
+
+    def _checked_files(self, mf: Path, digests: dict | None) -> dict[str, bytes]:
+        """The bytes of every file the manifest lists, each checked against its SHA-256."""
+        if digests is None:
+            return {}  # a manifest of slotsim 0.1: no digests; the tables are still checked below
+        folder = self.folder
+        out: dict[str, bytes] = {}
+        for name in ("replications.parquet", "daily.parquet"):
+            if name not in digests:
+                raise InputError(f"{mf}: does not list {name}; not a complete `slotsim batch` result set")
+        for name, digest in digests.items():
+            if not isinstance(name, str) or Path(name).name != name or name.startswith("."):
+                raise InputError(f"{mf}: lists {name!r}, not a file of its own folder")
+            try:
+                data = (folder / name).read_bytes()
+            except FileNotFoundError:
+                raise InputError(
+                    f"{folder}: results files missing or unreadable ({name}: listed in manifest.json but missing)"
+                ) from None
+            except OSError as e:
+                raise InputError(f"{folder}: results files missing or unreadable ({name}: {e.strerror or e})") from None
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise InputError(
+                    f"{folder / name} does not match {mf} (SHA-256 differs): the file was changed after "
+                    f"the manifest was written, or belongs to another run: run slotsim batch again"
+                )
+            out[name] = data
+        return out
+
+    def _table(self, data: dict[str, bytes], name: str) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(data[name]) if name in data else self.folder / name)
+
+    def _mismatches(self) -> list[tuple[str, str]]:
+        """(file, what) for every way the tables contradict the manifest."""
+        m, runs, out = self.manifest, self.runs, []
+        rep = "replications.parquet"
+        for col, listed in (("variant", self.variants), ("point", self.points)):
+            found = sorted(map(str, runs[col].unique())) if col in runs.columns else []
+            if found != sorted(map(str, listed)):
+                out.append((rep, f"{col}s {found}, the manifest lists {sorted(map(str, listed))}"))
+        if "seed" in runs.columns and isinstance(m.get("seed"), int):
+            seeds = sorted(int(x) for x in runs.seed.unique())
+            if seeds != [m["seed"]]:
+                out.append((rep, f"seed {', '.join(map(str, seeds))}, the manifest says seed {m['seed']}"))
+        if not out and {"variant", "point"} <= set(runs.columns):
+            have = runs.groupby(["variant", "point"], observed=True).size()
+            for c in m.get("cells", []):
+                if not isinstance(c, dict) or not isinstance(c.get("replications"), int):
+                    continue
+                n = int(have.get((c.get("variant"), c.get("point")), 0))
+                if n != c.get("replications"):
+                    out.append(
+                        (
+                            rep,
+                            f"{n} replications of {c.get('variant')} @ {c.get('point')}, "
+                            f"the manifest says {c.get('replications')}",
+                        )
+                    )
+        keys = ["variant", "point", "replication"]
+        if not out and set(keys) <= set(runs.columns) and set(keys) <= set(self.daily.columns):
+            a = set(map(tuple, runs[keys].astype(str).drop_duplicates().to_numpy().tolist()))
+            b = set(map(tuple, self.daily[keys].astype(str).drop_duplicates().to_numpy().tolist()))
+            if a != b:
+                out.append(("daily.parquet", f"{len(b)} runs, not the {len(a)} of replications.parquet"))
+        return out
 
     @property
     def name(self) -> str:
@@ -234,24 +324,38 @@ def _signed(x: float) -> str:
 # --------------------------------------------------------------------------- the report
 
 
+REPORT, FIGURES = "report.md", "figures"
+
+
 def make_report(folder: str | Path, out: str | Path | None = None) -> Path:
     """Write figures and report.md for a results folder; returns the path of report.md.
-    Raises InputError when the folder is not a readable `slotsim batch` folder or `out` cannot be written."""
+
+    Raises InputError when the folder is not a `slotsim batch` folder, or its files do not match
+    its manifest, or `out` cannot be written (WriteError, naming the file, on a full disk...).
+    The report is written as a whole (sim.fileio.FileSet): figures/ and report.md are staged
+    completely, then the old report.md goes out, figures/ is swapped, the new report.md comes in
+    last; a failure leaves the previous report as it was. `out` is locked meanwhile, so a batch
+    cannot swap results under a report being written into the same folder."""
     folder = Path(folder)
-    r = Results(folder)
     out = Path(out) if out else folder
-    fig_dir = out / "figures"
-    for f in (out, fig_dir):
-        if msg := check_writable(f):
-            raise InputError(msg)
-    figures: dict[str, list[str]] = {"outcomes": fig_outcomes(r, fig_dir)}
-    if r.params:
-        figures["sweep"] = fig_sweep(r, fig_dir)
-    for i, point in enumerate(r.points):
-        figures[f"differences{i}"] = fig_differences(r, fig_dir, i, point)
-        figures[f"waits{i}"] = fig_waits(r, fig_dir, i, point)
-        figures[f"activity{i}"] = fig_activity(r, fig_dir, i, point)
-    rel = Path("figures")
-    text = markdown(r, figures, rel.as_posix())
-    write_text(out / "report.md", text + "\n")
-    return out / "report.md"
+    Results.check_folder(folder)
+    if problems := check_folder_target(out, [REPORT], [FIGURES]):
+        raise InputError(*problems)
+    with folder_lock(out, "slotsim report"), FileSet() as fs:
+        r = Results(folder)
+        figures: dict[str, list[str]] = {}
+
+        def draw(fig_dir: Path) -> None:
+            fig_dir.mkdir()
+            figures["outcomes"] = fig_outcomes(r, fig_dir)
+            if r.params:
+                figures["sweep"] = fig_sweep(r, fig_dir)
+            for i, point in enumerate(r.points):
+                figures[f"differences{i}"] = fig_differences(r, fig_dir, i, point)
+                figures[f"waits{i}"] = fig_waits(r, fig_dir, i, point)
+                figures[f"activity{i}"] = fig_activity(r, fig_dir, i, point)
+
+        fs.write(out / FIGURES, draw)
+        fs.write(out / REPORT, text_writer(markdown(r, figures, FIGURES) + "\n"))
+        fs.commit(record=out / REPORT)
+    return out / REPORT

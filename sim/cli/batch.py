@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import experiments as ex
 from ..errors import InputError
-from ..fileio import check_writable
+from ..fileio import folder_lock
 from .status import EXIT_INTERRUPTED, EXIT_OK
 
 
@@ -29,43 +29,51 @@ def cmd_batch(args) -> int:
     if args.dry_run:
         print(ex.describe_plan(plan))
         return EXIT_OK
-    # Before any simulation: the results folder and its checkpoint folder must accept files.
-    for folder in (out, out / ex.RUNS_DIR):
-        if msg := check_writable(folder):
-            raise InputError(f"--out: {msg}")
-    executor = ex.executor_info(args.jobs, args.scheduler, args.dask_local)
-    started = dt.datetime.now(dt.timezone.utc)
-    print(ex.describe_plan(plan).splitlines()[0], file=sys.stderr)
-    try:
-        outcome = ex.run_experiment(
-            plan,
-            out,
-            jobs=args.jobs,
-            scheduler=args.scheduler,
-            dask_workers=args.dask_local,
-            progress=False if args.no_progress else None,
-            fresh=args.fresh,
-        )
-    except KeyboardInterrupt:
-        saved = len(list((out / ex.RUNS_DIR).glob("*.json")))
-        print(
-            f"interrupted: finished replications are kept in {out / ex.RUNS_DIR} ({saved} files); "
-            f"run the same command again to resume",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    except Exception:
-        print(
-            f"batch stopped by an error; finished replications are kept in {out / ex.RUNS_DIR}: "
-            f"run the same command again to resume",
-            file=sys.stderr,
-        )
-        raise
-    ex.write_results(outcome, out, executor, started)
+    # Before any simulation: the results folder and its checkpoint folder must accept files, and
+    # no other batch (or report) may be writing there: the lock is held until the results are in.
+    if problems := ex.output_problems(out):
+        raise InputError(*(f"--out: {m}" for m in problems))
+    with folder_lock(out, ex.LOCK_HOLDER):
+        ex.Store(out).remove_temporaries()
+        executor = ex.executor_info(args.jobs, args.scheduler, args.dask_local)
+        started = dt.datetime.now(dt.timezone.utc)
+        print(ex.describe_plan(plan).splitlines()[0], file=sys.stderr)
+        try:
+            outcome = ex.run_experiment(
+                plan,
+                out,
+                jobs=args.jobs,
+                scheduler=args.scheduler,
+                dask_workers=args.dask_local,
+                progress=False if args.no_progress else None,
+                fresh=args.fresh,
+            )
+        except KeyboardInterrupt:
+            saved = len(list((out / ex.RUNS_DIR).glob("*.json")))
+            print(
+                f"interrupted: finished replications are kept in {out / ex.RUNS_DIR} ({saved} files); "
+                f"run the same command again to resume",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        except Exception:
+            print(
+                f"batch stopped by an error; finished replications are kept in {out / ex.RUNS_DIR}: "
+                f"run the same command again to resume",
+                file=sys.stderr,
+            )
+            raise
+        had_report = (out / ex.REPORT_FILE).is_file()
+        ex.write_results(outcome, out, executor, started)
     print(ex.headline_table(outcome.summary))
     missed = [f"{v} @ {p}" for (v, p), d in outcome.decisions.items() if not d.met]
     if missed:
         print(f"target precision not reached within max_replications for: {', '.join(missed)}", file=sys.stderr)
+    if had_report:
+        print(
+            f"the previous report.md and figures/ went with the previous results: run slotsim report {out}",
+            file=sys.stderr,
+        )
     print(
         f"wrote {out}/: {int(outcome.runs.shape[0])} replications ({outcome.computed} run now, "
         f"{outcome.loaded} from checkpoints) in {outcome.wall_s:.1f} s; next: slotsim report {out}",

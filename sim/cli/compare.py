@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 from ..compare import build_variants, compare, summarise, table
 from ..errors import InputError
-from ..fileio import check_writable, write_csv
+from ..fileio import check_file_target, write_csv
 from ..presets import PRESETS
 from .run import add_set_arg
 from .status import EXIT_OK
@@ -19,8 +18,8 @@ def cmd_compare(args) -> int:
         raise InputError("--replications: must be at least 1")
     presets = list(PRESETS) if args.all_presets else [p for s in args.presets for p in s.split(",") if p]
     variants = build_variants(args.files, args.base, presets, args.overrides)
-    if args.out and (msg := check_writable(Path(args.out).parent)):
-        raise InputError(msg)
+    if args.out and (msg := check_file_target(args.out, "--out")):
+        raise InputError(msg)  # before simulating: a folder given as the file, an unwritable folder
     seed = args.seed if args.seed is not None else next(iter(variants.values())).run.seed
     runs = compare(variants, seed, args.replications, args.jobs)
     if args.out:

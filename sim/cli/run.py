@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 from ..errors import InputError
-from ..fileio import check_writable, write_csv, write_json
+from ..fileio import FileSet, check_file_target, check_folder_target, csv_writer, json_text, text_writer
 from ..metrics import format_value
 from ..scenario import load_scenario
 from .status import EXIT_OK
@@ -44,30 +45,41 @@ def print_summary(name: str, metrics: dict, wall_s: float) -> None:
     print("\n".join(lines))
 
 
+RECORD_FILES = ("applicants.csv", "slots.csv")
+
+
 def cmd_run(args) -> int:
     import sim
 
     sc = load_scenario(args.file, args.overrides)
-    targets = [Path(f).parent for f in (args.timeseries, args.out) if f]
-    targets += [Path(args.records)] if args.records else []
-    problems = [msg for msg in map(check_writable, targets) if msg]
+    # Every output checked before simulating: a folder given as a file, an unwritable folder...
+    files = {opt: Path(f) for opt, f in (("--timeseries", args.timeseries), ("--out", args.out)) if f}
+    problems = [msg for opt, f in files.items() if (msg := check_file_target(f, opt))]
+    if args.records:
+        problems += [f"--records {m}" for m in check_folder_target(args.records, RECORD_FILES)]
+    targets = list(files.values()) + ([Path(args.records) / n for n in RECORD_FILES] if args.records else [])
+    if len({os.path.abspath(t) for t in targets}) < len(targets):
+        problems.append("--out, --timeseries and --records: name different files")
     if problems:
         raise InputError(*problems)
     t0 = time.perf_counter()
     res = sim.run(sc, seed=args.seed)
     wall = time.perf_counter() - t0
-    if args.timeseries:
-        write_csv(args.timeseries, res.daily)
-    if args.records:
-        folder = Path(args.records)
-        write_csv(folder / "applicants.csv", res.applicants)
-        write_csv(folder / "slots.csv", res.slots)
+    # All outputs staged first, then swapped in together: a full disk leaves every old file as it was.
+    with FileSet() as fs:
+        if args.timeseries:
+            fs.write(args.timeseries, csv_writer(res.daily))
+        if args.records:
+            folder = Path(args.records)
+            fs.write(folder / "applicants.csv", csv_writer(res.applicants))
+            fs.write(folder / "slots.csv", csv_writer(res.slots))
+        if args.out:
+            fs.write(args.out, text_writer(json_text(_jsonable(res.metrics))))
+        fs.commit()
     if args.json:
         print(json.dumps(_jsonable(res.metrics)))
     else:
         print_summary(sc.name, res.metrics, wall)
-    if args.out:
-        write_json(args.out, _jsonable(res.metrics))
     return EXIT_OK
 
 
