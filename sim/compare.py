@@ -13,6 +13,7 @@ import pandas as pd
 from .metrics import CONTRACT
 from .metrics import format_value as _fmt
 from .presets import PRESETS, apply_preset
+from .resources import Limits
 from .runner import RunPlan, run
 from .scenario import Scenario, ScenarioError, load_scenario
 from .stats import t_interval
@@ -35,9 +36,10 @@ def compare(
     replications: int = 1,
     jobs: int | None = None,
     progress: bool | None = None,
+    limits: Limits | None = None,
 ) -> pd.DataFrame:
     """Per-replication metrics of every variant, one row per (variant, replication), in variant order."""
-    done = run(RunPlan.of(variants, seed, replications), jobs=jobs, progress=progress, desc="compare")
+    done = run(RunPlan.of(variants, seed, replications), jobs=jobs, progress=progress, desc="compare", limits=limits)
     return done.frames(ident=("variant", "replication")).runs
 
 

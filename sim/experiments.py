@@ -61,6 +61,7 @@ from .fileio import (
 from .parallel import default_jobs
 from .presets import PRESETS, apply_preset
 from .provenance import git_state, versions
+from .resources import Limits
 from .runner import BASE_POINT, Cell, RunPlan, Task, cell_value, collect_metrics, run_task, tidy
 from .runner import run as run_tasks
 from .scenario import (
@@ -601,10 +602,12 @@ def run_experiment(
     progress: bool | None = None,
     fresh: bool = False,
     runner: Callable[[Task], dict] = run_rep,
+    limits: Limits | None = None,
 ) -> Outcome:
     """Run (or resume) every replication the plan needs; checkpoint each as it finishes (in
     out/runs/, none when `out` is None). Fixed replications: one plan for the runner; a target:
-    rounds of the replications algorithm, each asking the runner for the replications it needs."""
+    rounds of the replications algorithm, each asking the runner for the replications it needs.
+    Every cell's scenario is checked against `limits` (sim.resources) before the first run."""
     t0 = time.perf_counter()
     store = Store(Path(out)) if out is not None else None
     payloads: dict[str, dict] = {}
@@ -625,6 +628,7 @@ def run_experiment(
             dask_workers=dask_workers,
             progress=progress,
             desc=desc,
+            limits=limits,
         )
         counter["computed"] += done.computed
         counter["loaded"] += done.loaded

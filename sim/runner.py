@@ -207,9 +207,9 @@ def run(
         else:
             seen.add(t.key)
             todo.append(t)
-    at_once = 1 if scheduler or dask_workers else min(jobs or default_jobs(), max(1, len(todo)))
-    for scenario in {id(t.scenario): t.scenario for t in todo}.values():
-        resources.check(scenario, limits, at_once)
+    check_sizes(
+        [t.scenario for t in todo], limits, at_once(len(todo), jobs, distributed=bool(scheduler or dask_workers))
+    )
     finished = 0
 
     def on_done(i: int, payload: Any) -> None:
@@ -235,6 +235,17 @@ def run(
             on_done=on_done,
         )
     return Result(plan, memo, len(todo), loaded)
+
+
+def at_once(n_runs: int, jobs: int | None, distributed: bool = False) -> int:
+    """How many runs hold memory on this machine at the same time (Dask workers hold theirs elsewhere)."""
+    return 1 if distributed else min(jobs or default_jobs(), max(1, n_runs))
+
+
+def check_sizes(scenarios: list[Scenario], limits: Limits | None, concurrent: int) -> None:
+    """Every distinct scenario against the limits (sim.resources), before anything runs."""
+    for scenario in {id(s): s for s in scenarios}.values():
+        resources.check(scenario, limits, concurrent)
 
 
 def cell_value(v: Any) -> Any:

@@ -9,15 +9,14 @@ from pathlib import Path
 from .. import experiments as ex
 from ..errors import InputError
 from ..fileio import folder_lock
+from ..runner import at_once, check_sizes
+from . import types
+from .run import add_limit_args, limits_of
 from .status import EXIT_INTERRUPTED, EXIT_OK
 
 
 def cmd_batch(args) -> int:
     problems = []
-    if args.jobs is not None and args.jobs < 1:
-        problems.append("--jobs: must be at least 1")
-    if args.dask_local is not None and args.dask_local < 1:
-        problems.append("--dask-local: must be at least 1 worker")
     if args.scheduler and args.dask_local:
         problems.append("--scheduler and --dask-local: give one of them")
     if args.scheduler and "://" not in args.scheduler:
@@ -29,8 +28,14 @@ def cmd_batch(args) -> int:
     if args.dry_run:
         print(ex.describe_plan(plan))
         return EXIT_OK
-    # Before any simulation: the results folder and its checkpoint folder must accept files, and
-    # no other batch (or report) may be writing there: the lock is held until the results are in.
+    # Before any simulation or file: each scenario's size against the limits (sim/resources.py),
+    # then the results folder and its checkpoint folder must accept files, and no other batch (or
+    # report) may be writing there: the lock is held until the results are in.
+    limits = limits_of(args)
+    target = plan.experiment.target
+    n_runs = len(plan.cells) * (plan.experiment.replications or (target.min_replications if target else 1))
+    distributed = bool(args.scheduler or args.dask_local)
+    check_sizes([c.scenario for c in plan.cells], limits, at_once(n_runs, args.jobs, distributed))
     if problems := ex.output_problems(out):
         raise InputError(*(f"--out: {m}" for m in problems))
     with folder_lock(out, ex.LOCK_HOLDER):
@@ -47,6 +52,7 @@ def cmd_batch(args) -> int:
                 dask_workers=args.dask_local,
                 progress=False if args.no_progress else None,
                 fresh=args.fresh,
+                limits=limits,
             )
         except KeyboardInterrupt:
             saved = len(list((out / ex.RUNS_DIR).glob("*.json")))
@@ -90,12 +96,18 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("experiment", help="experiment YAML file (scenarios/experiments/*.yaml)")
     p.add_argument(
-        "--jobs", type=int, default=None, help="local worker processes (default: all cores; 1 = in this process)"
+        "--jobs",
+        type=types.count,
+        default=None,
+        help="local worker processes (default: all cores; 1 = in this process)",
     )
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
-    p.add_argument("--dask-local", type=int, metavar="N", default=None, help="start a local Dask cluster of N workers")
+    p.add_argument(
+        "--dask-local", type=types.count, metavar="N", default=None, help="start a local Dask cluster of N workers"
+    )
     p.add_argument("--out", metavar="DIR", help="results folder (default: results/<experiment name>)")
     p.add_argument("--fresh", action="store_true", help="ignore saved replications and run everything again")
     p.add_argument("--dry-run", action="store_true", help="print the cells and exit without simulating")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_limit_args(p)
     p.set_defaults(func=cmd_batch)

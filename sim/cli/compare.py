@@ -9,19 +9,18 @@ from ..compare import build_variants, compare, summarise, table
 from ..errors import InputError
 from ..fileio import check_file_target, write_csv
 from ..presets import PRESETS
-from .run import add_set_arg
+from . import types
+from .run import add_limit_args, add_set_arg, limits_of
 from .status import EXIT_OK
 
 
 def cmd_compare(args) -> int:
-    if args.replications < 1:
-        raise InputError("--replications: must be at least 1")
     presets = list(PRESETS) if args.all_presets else [p for s in args.presets for p in s.split(",") if p]
     variants = build_variants(args.files, args.base, presets, args.overrides)
     if args.out and (msg := check_file_target(args.out, "--out")):
         raise InputError(msg)  # before simulating: a folder given as the file, an unwritable folder
     seed = args.seed if args.seed is not None else next(iter(variants.values())).run.seed
-    runs = compare(variants, seed, args.replications, args.jobs)
+    runs = compare(variants, seed, args.replications, args.jobs, limits=limits_of(args))
     if args.out:
         write_csv(args.out, runs)
     if args.json:
@@ -48,10 +47,11 @@ def add_parsers(sub) -> None:
         help=f"scheme presets applied to --base: {', '.join(PRESETS)}",
     )
     p.add_argument("--all-presets", action="store_true", help="every preset, on --base")
-    p.add_argument("--seed", type=int, default=None, help="master seed (default: the first scenario's)")
+    p.add_argument("--seed", type=types.seed, default=None, help="master seed (default: the first scenario's)")
     add_set_arg(p, help="override a field in every scenario compared")
-    p.add_argument("--replications", type=int, default=1, help="replications per scheme (default 1)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--replications", type=types.count, default=1, help="replications per scheme (default 1)")
+    p.add_argument("--jobs", type=types.count, default=None, help="worker processes (default: all cores)")
+    add_limit_args(p)
     p.add_argument("--json", action="store_true", help="print the means as one JSON object")
     p.add_argument("--out", metavar="FILE.csv", help="write per-replication metrics to this CSV file")
     p.set_defaults(func=cmd_compare)

@@ -37,6 +37,7 @@ from ..regress import (
     show,
     write_baseline,
 )
+from . import types
 from .run import add_set_arg
 from .status import EXIT_FAIL, EXIT_OK
 
@@ -49,8 +50,6 @@ def cmd_regress(args) -> int:
         raise InputError(
             "--set cannot be combined with --update: put overrides in the suite file, so that the baseline records them"
         )
-    if args.jobs is not None and args.jobs < 1:
-        raise InputError(f"--jobs {args.jobs}: must be at least 1")
     suite = load_suite(suite_path)
     entries = resolve(suite, suite_path, args.only, args.overrides)
     if args.update:
@@ -181,7 +180,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME", help="run only these entries")
     p.add_argument(
         "--jobs",
-        type=int,
+        type=types.count,
         default=None,
         metavar="N",
         help=f"worker processes (default: the usable cores, here {default_jobs()})",

@@ -12,7 +12,9 @@ from pathlib import Path
 from ..errors import InputError
 from ..fileio import FileSet, check_file_target, check_folder_target, csv_writer, json_text, text_writer
 from ..metrics import format_value
+from ..resources import DEFAULT_MAX_EVENTS, DEFAULT_MAX_MEMORY_MB, Limits
 from ..scenario import load_scenario
+from . import types
 from .status import EXIT_OK
 
 
@@ -25,8 +27,35 @@ def add_set_arg(
 
 
 def add_scenario_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=None, help="master seed (default: the scenario's run.seed)")
+    p.add_argument("--seed", type=types.seed, default=None, help="master seed (default: the scenario's run.seed)")
     add_set_arg(p)
+    add_limit_args(p)
+
+
+def add_limit_args(p: argparse.ArgumentParser) -> None:
+    """--max-events / --max-memory-mb: raise (or lower) the size a run may have (sim/resources.py)."""
+    p.add_argument(
+        "--max-events",
+        type=types.count,
+        metavar="N",
+        help=f"refuse a run estimated above N events (default {DEFAULT_MAX_EVENTS:,}, or $SLOTSIM_MAX_EVENTS)",
+    )
+    p.add_argument(
+        "--max-memory-mb",
+        type=types.positive_number,
+        metavar="MB",
+        help="refuse a run whose replications running at once are estimated above MB of memory "
+        f"(default {DEFAULT_MAX_MEMORY_MB:,.0f}, or $SLOTSIM_MAX_MEMORY_MB)",
+    )
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    """The limits asked for on the command line, the environment's or the defaults for the rest."""
+    limits = Limits.default()
+    return Limits(
+        events=args.max_events if args.max_events is not None else limits.events,
+        memory_mb=args.max_memory_mb if args.max_memory_mb is not None else limits.memory_mb,
+    )
 
 
 def print_summary(name: str, metrics: dict, wall_s: float) -> None:
@@ -63,7 +92,7 @@ def cmd_run(args) -> int:
     if problems:
         raise InputError(*problems)
     t0 = time.perf_counter()
-    res = sim.run(sc, seed=args.seed)
+    res = sim.run(sc, seed=args.seed, limits=limits_of(args))
     wall = time.perf_counter() - t0
     # All outputs staged first, then swapped in together: a full disk leaves every old file as it was.
     with FileSet() as fs:

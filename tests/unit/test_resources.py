@@ -212,3 +212,56 @@ def test_run_and_load_refuse_the_wrong_types():
         sim.load_scenario(path, [30])  # type: ignore[list-item]
     with pytest.raises(sim.InputError, match="path: must be the path"):
         sim.load_scenario(3)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_refuses_a_run_above_the_limits_before_writing_anything(tmp_path, capsys, monkeypatch):
+    from sim.cli.main import main
+
+    small = ["--set", "run.days=20", "--set", "run.warmup_days=2", "--set", "demand.applicants_per_year=5000"]
+    scenario = str(ROOT / "scenarios/no_bots_fcfs.yaml")
+    out = tmp_path / "m.json"
+    assert main(["run", scenario, *small, "--max-events", "100", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "events expected, above the limit of 100" in err and "Traceback" not in err
+    assert not out.exists()
+    monkeypatch.setenv("SLOTSIM_MAX_EVENTS", "100")  # the environment lowers the default...
+    assert main(["run", scenario, *small, "--out", str(out)]) == 2
+    assert not out.exists()
+    assert main(["run", scenario, *small, "--max-events", "1000000", "--out", str(out)]) == 0  # ...a flag raises it
+    assert out.exists()
+    monkeypatch.delenv("SLOTSIM_MAX_EVENTS")
+    csv = tmp_path / "c.csv"
+    assert main(["compare", scenario, *small, "--max-memory-mb", "10", "--out", str(csv), "--jobs", "1"]) == 2
+    assert "MB of memory expected" in capsys.readouterr().err and not csv.exists()
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(f"name: tiny\nbase: {scenario}\nvariants: {{a: {{}}}}\nreplications: 2\n")
+    results = tmp_path / "results"
+    assert main(["batch", str(exp), "--max-events", "10", "--out", str(results), "--no-progress"]) == 2
+    assert "too large to simulate" in capsys.readouterr().err and not results.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["run", "scenarios/no_bots_fcfs.yaml", "--seed", "-1"], "--seed"),
+        (["run", "scenarios/no_bots_fcfs.yaml", "--seed", "1.5"], "--seed"),
+        (["run", "scenarios/no_bots_fcfs.yaml", "--max-events", "0"], "--max-events"),
+        (["run", "scenarios/no_bots_fcfs.yaml", "--max-memory-mb", "inf"], "--max-memory-mb"),
+        (["compare", "scenarios/no_bots_fcfs.yaml", "--jobs", "0"], "--jobs"),
+        (["compare", "scenarios/no_bots_fcfs.yaml", "--replications", "0"], "--replications"),
+        (["batch", "scenarios/experiments/demand_sweep.yaml", "--dask-local", "0"], "--dask-local"),
+        (["batch", "scenarios/experiments/demand_sweep.yaml", "--jobs", "-1"], "--jobs"),
+        (["regress", "--jobs", "0"], "--jobs"),
+    ],
+)
+def test_cli_options_out_of_range_exit_2_naming_the_flag(argv, flag, capsys, monkeypatch):
+    from sim.cli.main import main
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err
