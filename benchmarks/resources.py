@@ -43,7 +43,7 @@ def measure_here(path: str, overrides: list[str]) -> dict:
     t0 = time.process_time()
     res = sim.run(sc, seed=1, limits=resources.Limits.none())
     cpu = time.process_time() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_mb = peak_memory_mb()
     return {
         "case": " ".join([Path(path).name, *overrides]),
         "measured": {
@@ -61,6 +61,20 @@ def measure_here(path: str, overrides: list[str]) -> dict:
             "seconds": round(est.seconds, 2),
         },
     }
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory. VmHWM (Linux) belongs to this program alone; ru_maxrss
+    also keeps the peak of the process it was forked from (it survives execve), so a case
+    started from a large pytest process would report pytest's memory."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
 
 
 def measure(path: str | Path, overrides: list[str] = ()) -> dict:  # type: ignore[assignment]
