@@ -63,11 +63,13 @@ def cmd_batch(args) -> int:
             )
             return EXIT_INTERRUPTED
         except Exception:
-            print(
-                f"batch stopped by an error; finished replications are kept in {out / ex.RUNS_DIR}: "
-                f"run the same command again to resume",
-                file=sys.stderr,
-            )
+            saved = len(list((out / ex.RUNS_DIR).glob("*.json")))
+            if saved:  # nothing to say about resuming when nothing ran (a refused scheduler, say)
+                print(
+                    f"batch stopped by an error; finished replications are kept in {out / ex.RUNS_DIR} "
+                    f"({saved} files): run the same command again to resume",
+                    file=sys.stderr,
+                )
             raise
         had_report = (out / ex.REPORT_FILE).is_file()
         ex.write_results(outcome, out, executor, started)
