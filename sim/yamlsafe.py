@@ -3,10 +3,13 @@
 Scenario files, experiment files, uploads and `--set` values may come from anyone. PyYAML's
 safe loader runs no code, but it expands aliases without limit (a 700-byte "billion laughs"
 file grows past gigabytes), lets a duplicate key silently replace the first, turns an empty
-file into `None`, reads `.inf`/`.nan` as floats and raises a bare ValueError on a date such as
-2024-13-45. `parse_yaml` refuses each of these before any validation, with a message that says
-where (line, or dotted path) and what the rule is. Limits are generous for real scenarios
-(the shipped files are a few kB, a few hundred nodes, depth < 8).
+file (or one holding only `---`, `~` or `null`) into `None`, reads `.inf`/`.nan` as floats,
+reads `1:2:3:...` as a base-60 number too long for Python to print, and raises bare Python
+errors (ValueError, KeyError, TypeError...) on a date such as 2024-13-45, on an explicit tag
+that does not fit its value (`!!int abc`, `!!bool maybe`, `!!set [1]`) and on a control
+character such as NUL. `parse_yaml` refuses each of these before any validation, with a
+message that says where (line, or dotted path) and what the rule is. Limits are generous for
+real scenarios (the shipped files are a few kB, a few hundred nodes, depth < 8).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .errors import ScenarioError
 MAX_BYTES = 1_000_000  # a scenario or experiment file; the shipped ones are under 10 kB
 MAX_NODES = 100_000  # YAML nodes after alias expansion
 MAX_DEPTH = 50  # nesting of mappings and sequences
+MAX_INT_DIGITS = 100  # whole numbers: no field takes more, and Python cannot print one past 4,300 digits
 
 
 class MalformedYaml(ScenarioError):
@@ -32,11 +36,31 @@ class _DuplicateKey(yaml.constructor.ConstructorError):
     pass
 
 
+# What PyYAML's constructors raise, unwrapped, on a value they cannot build from its explicit tag.
+_CONSTRUCTION_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and leaves an impossible date as text (the schema
     then names the field: "run.start_date: Input should be a valid date")."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """An explicit tag the value does not fit (`!!int abc`, `!!float`, `!!bool maybe`,
+        `!!timestamp noon`) makes PyYAML's constructors raise plain Python errors: each becomes a
+        YAML error at the value's line."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except _CONSTRUCTION_ERRORS:
+            tag = node.tag.removeprefix("tag:yaml.org,2002:")
+            value = node.value if isinstance(node, yaml.ScalarNode) else node.id
+            shown = repr(value) if len(value) <= 40 else repr(value[:40]) + f"... ({len(value):,} characters)"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown} as {tag!r}", node.start_mark
+            ) from None
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # `!!set [1]`: the base constructor says what it expected
+            return super().construct_mapping(node, deep=deep)
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
@@ -81,13 +105,31 @@ def _check_size(node: yaml.Node) -> None:
             stack.extend((x, depth + 1) for x in n.value)
 
 
-def _non_finite(data: Any, path: str = "") -> list[str]:
+_INT_LIMIT = 10**MAX_INT_DIGITS
+
+
+def _shown_key(key: Any) -> str:
+    text = str(key)
+    return text if text.isprintable() else repr(text)
+
+
+def _non_finite(data: Any, path: tuple[Any, ...] = ()) -> list[str]:
+    """Infinite and NaN floats, and whole numbers too long to print (`1:2:3:...` is read by YAML 1.1
+    as a number in base 60: a few kB of it is past the 4,300 digits Python prints). Each is named
+    by its dotted path, written as the schema's messages write theirs (an empty key stays empty), except
+    that a key holding a line break or a control character is quoted: a message stays one line, and an
+    escape sequence never reaches the terminal."""
+    where = ".".join(map(_shown_key, path)) or "(top level)"
     if isinstance(data, float) and not math.isfinite(data):
-        return [f"{path or '(top level)'}: must be a finite number, got {data}"]
+        return [f"{where}: must be a finite number, got {data}"]
+    if isinstance(data, int) and not -_INT_LIMIT < data < _INT_LIMIT:
+        return [f"{where}: a whole number of more than {MAX_INT_DIGITS} digits: refused"]
     if isinstance(data, dict):
-        return [e for k, v in data.items() for e in _non_finite(v, f"{path}.{k}" if path else str(k))]
-    if isinstance(data, list):
-        return [e for i, v in enumerate(data) for e in _non_finite(v, f"{path}.{i}" if path else str(i))]
+        return [e for k, v in data.items() for e in _non_finite(v, (*path, k))]
+    if isinstance(data, (list, tuple)):  # tuples: `!!omap` and `!!pairs` build lists of them
+        return [e for i, v in enumerate(data) for e in _non_finite(v, (*path, i))]
+    if isinstance(data, (set, frozenset)):  # `!!set {.nan}`
+        return [e for v in data for e in _non_finite(v, path)]
     return []
 
 
@@ -95,7 +137,13 @@ def parse_yaml(text: str, source: str = "", *, allow_empty: bool = False) -> Any
     """The YAML document in `text`, or ScenarioError naming `source` and the problem."""
     if len(text.encode("utf-8", errors="ignore")) > MAX_BYTES:
         raise ScenarioError([f"(file): larger than {MAX_BYTES:,} bytes: refused"], source)
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)  # checks every character first: NUL and most control characters are refused
+    except yaml.reader.ReaderError as e:
+        line = text[: e.position].count("\n") + 1
+        raise MalformedYaml(
+            [f"(yaml) line {line}: malformed YAML: character {e.character:#06x} is not allowed in YAML text"], source
+        ) from None
     try:
         try:
             node = loader.get_single_node()
@@ -109,7 +157,10 @@ def parse_yaml(text: str, source: str = "", *, allow_empty: bool = False) -> Any
             _check_size(node)
         except ScenarioError as e:
             raise ScenarioError(e.messages, source) from None
-        data = loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except _CONSTRUCTION_ERRORS as e:  # a collection's explicit tag that does not fit it
+            raise yaml.constructor.ConstructorError(None, None, f"cannot build a value: {e}", None) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -119,6 +170,8 @@ def parse_yaml(text: str, source: str = "", *, allow_empty: bool = False) -> Any
         raise MalformedYaml([f"(yaml) {where}malformed YAML: {problem}"], source) from None
     finally:
         loader.dispose()
+    if data is None and not allow_empty:  # `---`, `~` or `null` alone: an empty file in other words
+        raise ScenarioError(["(file): empty: nothing to read (the document is only a null value)"], source)
     bad = _non_finite(data)
     if bad:
         raise ScenarioError(bad, source)
