@@ -65,6 +65,7 @@ from .resources import Limits
 from .runner import BASE_POINT, Cell, RunPlan, Task, cell_value, collect_metrics, run_task, tidy
 from .runner import run as run_tasks
 from .scenario import (
+    SEED_MAX,
     Scenario,
     ScenarioError,
     Strict,
@@ -79,6 +80,7 @@ from .stats import CONFIDENCE, describe, metric_columns, summarise, t_half_width
 
 CACHE_VERSION = 1
 RUNS_DIR = "runs"
+MAX_RUNS = 100_000  # runs (cells x replications) of one experiment: days of computing on a workstation
 # Metrics shown by `batch` at the end and by the report's tables (when present).
 HEADLINE = (
     "share_captured_by_bots",
@@ -166,7 +168,7 @@ class Experiment(Strict):
     )
     replications: int | None = Field(None, ge=1, le=10_000, description="replications per cell")
     target: Target | None = Field(None, description="let the replications algorithm choose the count")
-    seed: int | None = Field(None, ge=0, description="master seed (default: the base scenario's run.seed)")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="master seed (default: the base scenario's run.seed)")
     reference: str | None = Field(None, description="variant the others are compared with (default: the first)")
 
     @model_validator(mode="after")
@@ -178,6 +180,13 @@ class Experiment(Strict):
                 raise ValueError(f"sweep {path}: needs at least one value")
             if len(set(map(_jsonish, values))) != len(values):
                 raise ValueError(f"sweep {path}: values must be distinct")
+        cells = len(self.variant_names()) * math.prod(len(v) for v in self.sweep.values())
+        runs = cells * (self.replications or (self.target.max_replications if self.target else 1))
+        if runs > MAX_RUNS:
+            raise ValueError(
+                f"{cells:,} cells x {runs // cells:,} replications = {runs:,} runs, more than the limit of "
+                f"{MAX_RUNS:,} for one experiment: split it into several files"
+            )
         if self.reference is not None and self.reference not in (self.variant_names()):
             raise ValueError(
                 f"reference {self.reference!r} is not a variant; choose from {', '.join(self.variant_names())}"

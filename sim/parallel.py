@@ -261,6 +261,14 @@ def _quieter(logger: str, level: int) -> Iterator[None]:
         log.setLevel(before)
 
 
+def check_scheduler(address: str) -> None:
+    """InputError within SCHEDULER_TIMEOUT_S when no Dask scheduler answers at `address`: a command
+    can ask before it creates any output."""
+    problem = _identify(address, SCHEDULER_TIMEOUT_S)
+    if problem is not None:
+        raise InputError(f"--scheduler {address}: {problem}")
+
+
 def _connect(address: str):
     """A `distributed.Client` of the scheduler at `address`, or InputError once SCHEDULER_TIMEOUT_S (+20%) are up.
 

@@ -89,6 +89,13 @@ class Results:
         mf = folder / MANIFEST
         if not mf.is_file():
             raise InputError(f"{folder}: no manifest.json here; is it a `slotsim batch` results folder?")
+        try:  # a quick look before the output folder is locked (and its lock file made)
+            head = json.loads(mf.read_bytes())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{mf}: not a manifest written by `slotsim batch` ({e.__class__.__name__})") from None
+        missing = [k for k in ("variants", "points", "reference") if not isinstance(head, dict) or k not in head]
+        if missing:
+            raise InputError(f"{mf}: not a manifest written by `slotsim batch` (no {', '.join(missing)})")
         return mf
 
     def _checked_files(self, mf: Path, digests: dict | None) -> dict[str, bytes]:

@@ -114,6 +114,8 @@ def check(sc: Scenario, limits: Limits | None = None, at_once: int = 1) -> Estim
     """The estimate, or InputError when it exceeds the limits; `at_once` replications run together
     (worker processes), each holding its own memory."""
     limits = Limits.default() if limits is None else limits
+    if not isinstance(limits, Limits):
+        raise InputError(f"limits: must be a sim.Limits (or None for the defaults), got {type(limits).__name__}")
     est = estimate(sc)
     memory = est.memory_mb * max(1, at_once)
     problems = []

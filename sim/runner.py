@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import resources
+from .errors import InputError
 from .parallel import default_jobs, execute
 from .resources import Limits
 from .scenario import Scenario
@@ -308,7 +309,11 @@ def run_plan(spec: Mapping[str, Any], *, out=None, jobs: int | None = None, prog
     """
     from .experiments import from_dict, run_experiment
 
+    if not isinstance(spec, Mapping):
+        raise InputError(f"spec: must be a mapping of experiment keys (base, variants...), got {type(spec).__name__}")
     spec = dict(spec)
     jobs = spec.pop("jobs", jobs)
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise InputError(f"jobs: must be a whole number of at least 1 (or None: all cores), got {jobs!r}")
     plan = from_dict(spec)
     return run_experiment(plan, out, jobs=jobs, progress=progress, **executor)

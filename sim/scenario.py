@@ -377,7 +377,13 @@ class Switch(Strict):
 
 
 class Run(Strict):
-    start_date: dt.date = Field(dt.date(2024, 5, 1), strict=False, description="calendar date of day 0 (YYYY-MM-DD)")
+    start_date: dt.date = Field(
+        dt.date(2024, 5, 1),
+        strict=False,
+        ge=dt.date(1900, 1, 1),
+        le=dt.date(2200, 12, 31),
+        description="calendar date of day 0 (YYYY-MM-DD, 1900-2200)",
+    )
     days: int = Field(150, ge=1, le=3650, description="simulated days")
     warmup_days: int = Field(30, ge=0, le=3649, description="days left out of the metrics (queues fill up)")
     seed: int = Field(1, ge=0, le=SEED_MAX, description="master seed; replication k uses (seed, k)")
@@ -435,18 +441,51 @@ class Scenario(Strict):
 # --------------------------------------------------------------------------- loading
 
 
+def non_text_keys(data: Any, path: str = "") -> list[str]:
+    """Keys that YAML read as something other than text (`no:`, `on:`, `1:`), by path: a schema
+    error would name them 0 or 1, not as written."""
+    found = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            here = f"{path}.{field_name(k)}" if path else field_name(k)
+            if not isinstance(k, str):
+                where = path or "(top level)"
+                kind = "a boolean (yes/no/on/off/true/false)" if isinstance(k, bool) else f"a {type(k).__name__}"
+                kind = "a number" if isinstance(k, (int, float)) and not isinstance(k, bool) else kind
+                found.append(f"{where}: key {safe_repr(k)} is read by YAML as {kind}, not a name (quote it)")
+            found += non_text_keys(v, here)
+    elif isinstance(data, (list, tuple)):
+        for i, v in enumerate(data):
+            found += non_text_keys(v, f"{path}.{i}" if path else str(i))
+    return found
+
+
+def field_name(part: Any) -> str:
+    """A path part as printed: plain names as they are, anything odd (line breaks, escapes) quoted."""
+    text = str(part)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
+
+
+def safe_repr(value: Any) -> str:
+    """repr() that never raises (Python refuses to print integers of more than 4,300 digits)."""
+    try:
+        return repr(value)
+    except ValueError:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1:,} digits>"
+
+
 def format_errors(err: ValidationError) -> list[str]:
     """One line per error: dotted field path, then the rule broken."""
     lines = []
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        path = ".".join(field_name(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/model.md for the fields)"
         elif e["type"] in ("bool_type", "float_type", "int_type", "string_type") and "input" in e:
-            msg = f"{msg}, got {e['input']!r} ({type(e['input']).__name__})"
+            msg = f"{msg}, got {safe_repr(e['input'])} ({type(e['input']).__name__})"
         elif isinstance(e.get("input"), (int, float)) and not isinstance(e.get("input"), bool):
-            msg = f"{msg}, got {e['input']!r}"  # e.g. `12:30` read by YAML 1.1 as 750
+            msg = f"{msg}, got {safe_repr(e['input'])}"  # e.g. `12:30` read by YAML 1.1 as 750
         lines.append(f"{path}: {msg}")
     return lines
 
@@ -456,6 +495,8 @@ def parse_scenario(data: Any, source: str = "") -> Scenario:
         data = {}
     if not isinstance(data, dict):
         raise ScenarioError([f"(top level): must be a mapping of fields, got {type(data).__name__}"], source)
+    if bad_keys := non_text_keys(data):
+        raise ScenarioError(bad_keys, source)
     try:
         return Scenario.model_validate(lists_to_tuples(data))
     except ValidationError as e:
@@ -512,7 +553,7 @@ def _check_load_args(path: Any, overrides: Any) -> None:
         )
     bad = [o for o in overrides if not isinstance(o, str)]
     if bad:
-        raise InputError(f"overrides: every item must be a 'dotted.path=value' string, got {bad[0]!r}")
+        raise InputError(f"{path}: overrides (--set): every item must be a 'dotted.path=value' string, got {bad[0]!r}")
 
 
 def check_run_args(scenario: Any, seed: Any, replication: Any) -> None:
@@ -544,7 +585,10 @@ def resolve_extends(path: str | Path, _seen: tuple[Path, ...] = ()) -> Any:
     parent_path = (path.parent / parent).resolve()
     if parent_path in _seen:
         raise ScenarioError([f"extends: {parent} extends itself in a cycle"], str(path))
-    return deep_merge(resolve_extends(parent_path, _seen + (parent_path,)), data)
+    base = resolve_extends(parent_path, _seen + (parent_path,))
+    if not isinstance(base, dict):
+        raise ScenarioError([f"extends: {parent} is not a scenario (a mapping of fields)"], str(path))
+    return deep_merge(base, data)
 
 
 def deep_merge(base: Any, over: Any) -> Any:

@@ -9,6 +9,7 @@ from ..compare import build_variants, compare, summarise, table
 from ..errors import InputError
 from ..fileio import check_file_target, write_csv
 from ..presets import PRESETS
+from ..runner import at_once, check_sizes
 from . import types
 from .run import add_limit_args, add_set_arg, limits_of
 from .status import EXIT_OK
@@ -17,10 +18,15 @@ from .status import EXIT_OK
 def cmd_compare(args) -> int:
     presets = list(PRESETS) if args.all_presets else [p for s in args.presets for p in s.split(",") if p]
     variants = build_variants(args.files, args.base, presets, args.overrides)
+    limits = limits_of(args)
+    n_runs = len(variants) * args.replications
+    check_sizes(list(variants.values()), limits, at_once(n_runs, args.jobs))  # before any output folder is made
+    if args.out is not None and not args.out.strip():
+        raise InputError("--out: an empty path")
     if args.out and (msg := check_file_target(args.out, "--out")):
         raise InputError(msg)  # before simulating: a folder given as the file, an unwritable folder
     seed = args.seed if args.seed is not None else next(iter(variants.values())).run.seed
-    runs = compare(variants, seed, args.replications, args.jobs, limits=limits_of(args))
+    runs = compare(variants, seed, args.replications, args.jobs, limits=limits)
     if args.out:
         write_csv(args.out, runs)
     if args.json:
@@ -49,7 +55,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--all-presets", action="store_true", help="every preset, on --base")
     p.add_argument("--seed", type=types.seed, default=None, help="master seed (default: the first scenario's)")
     add_set_arg(p, help="override a field in every scenario compared")
-    p.add_argument("--replications", type=types.count, default=1, help="replications per scheme (default 1)")
+    p.add_argument(
+        "--replications", type=types.replications, default=1, help="replications per scheme (default 1, at most 10,000)"
+    )
     p.add_argument("--jobs", type=types.count, default=None, help="worker processes (default: all cores)")
     add_limit_args(p)
     p.add_argument("--json", action="store_true", help="print the means as one JSON object")

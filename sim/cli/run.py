@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+from .. import resources
 from ..errors import InputError
 from ..fileio import FileSet, check_file_target, check_folder_target, csv_writer, json_text, text_writer
 from ..metrics import format_value
@@ -81,18 +82,25 @@ def cmd_run(args) -> int:
     import sim
 
     sc = load_scenario(args.file, args.overrides)
+    limits = limits_of(args)
+    resources.check(sc, limits)  # too large: refused before any output folder is made
     # Every output checked before simulating: a folder given as a file, an unwritable folder...
-    files = {opt: Path(f) for opt, f in (("--timeseries", args.timeseries), ("--out", args.out)) if f}
+    given = {"--timeseries": args.timeseries, "--out": args.out, "--records": args.records}
+    problems = [f"{opt}: an empty path" for opt, f in given.items() if f is not None and not f.strip()]
+    if problems:
+        raise InputError(*problems)
+    files = {opt: Path(f) for opt, f in given.items() if f and opt != "--records"}
+    records = [Path(args.records), *(Path(args.records) / n for n in RECORD_FILES)] if args.records else []
+    targets = list(files.values()) + records
+    if len({os.path.abspath(t) for t in targets}) < len(targets):  # before any check makes a folder
+        raise InputError("--out, --timeseries and --records: name different files")
     problems = [msg for opt, f in files.items() if (msg := check_file_target(f, opt))]
     if args.records:
         problems += [f"--records {m}" for m in check_folder_target(args.records, RECORD_FILES)]
-    targets = list(files.values()) + ([Path(args.records) / n for n in RECORD_FILES] if args.records else [])
-    if len({os.path.abspath(t) for t in targets}) < len(targets):
-        problems.append("--out, --timeseries and --records: name different files")
     if problems:
         raise InputError(*problems)
     t0 = time.perf_counter()
-    res = sim.run(sc, seed=args.seed, limits=limits_of(args))
+    res = sim.run(sc, seed=args.seed, limits=limits)
     wall = time.perf_counter() - t0
     # All outputs staged first, then swapped in together: a full disk leaves every old file as it was.
     with FileSet() as fs:

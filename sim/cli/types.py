@@ -39,4 +39,5 @@ def positive_number(text: str) -> float:
 
 
 seed = whole_number(0, SEED_MAX)
-count = whole_number(1)  # replications, workers, repetitions
+count = whole_number(1)  # workers, repetitions
+replications = whole_number(1, 10_000)  # per cell, as an experiment file allows
