@@ -92,7 +92,9 @@ def test_non_finite_numbers_from_python_are_refused(value):
 
 
 def test_estimate_counts_applicants_and_slots_from_the_calendar():
-    sc = sim.load_scenario(ROOT / "scenarios/no_bots_fcfs.yaml", ["run.days=14", "run.warmup_days=2", "run.start_date=2024-05-06"])
+    sc = sim.load_scenario(
+        ROOT / "scenarios/no_bots_fcfs.yaml", ["run.days=14", "run.warmup_days=2", "run.start_date=2024-05-06"]
+    )
     est = resources.estimate(sc)
     assert est.slots == 10 * sc.centre.capacity_per_day  # two working weeks from a Monday
     may = sc.demand.seasonality[4]
