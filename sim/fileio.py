@@ -21,11 +21,13 @@ into exit status 2 and a one-line message.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -170,11 +172,19 @@ def sha256_file(path: str | Path) -> str:
 
 
 def check_writable(folder: str | Path) -> str | None:
-    """None if files can be created in `folder` (created if missing), else the reason."""
+    """None if files can be created in `folder`, else the reason. A missing folder is not made
+    here (a check that is followed by a refusal must leave nothing behind): its nearest existing
+    ancestor must be a folder that accepts new entries."""
     folder = Path(folder)
+    probe = folder
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe.")
+        while not probe.exists():
+            if probe.is_symlink():  # a dangling link: creating the folder would fail
+                raise NotADirectoryError(errno.ENOTDIR, "a broken link is in the way")
+            probe = probe.parent
+        if not probe.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{probe} is a file, not a folder")
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".probe.")
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
@@ -443,9 +453,17 @@ def folder_lock(folder: str | Path, holder: str) -> Iterator[None]:
         return
     path = folder / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        # never through a link, never a file with other names: a planted .slotsim.lock must not
+        # make the lock truncate a file elsewhere
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     except OSError as e:
-        raise InputError(f"{folder}: cannot write there ({reason(e)})") from None
+        if e.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+            raise InputError(f"{path}: not a lock file slotsim made (a link): remove it or write elsewhere") from None
+        raise InputError(f"{folder}: cannot write there ({reason(e)}: {LOCK_NAME})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise InputError(f"{path}: not a lock file slotsim made (a link or special file): remove it or write elsewhere")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

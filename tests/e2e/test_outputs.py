@@ -475,3 +475,29 @@ def test_report_is_replaced_whole_and_a_full_disk_leaves_the_previous_one(made, 
     err = capsys.readouterr().err
     assert f"{out / 'figures' / 'waits.png'}: cannot write (No space left on device); nothing was replaced" in err
     assert snapshot(out) == before
+
+
+def test_a_planted_lock_link_or_hard_link_never_truncates_another_file(tmp_path):
+    from sim.errors import InputError
+    from sim.fileio import LOCK_NAME, folder_lock
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    for plant in (os.symlink, os.link):
+        folder = tmp_path / f"out_{plant.__name__}"
+        folder.mkdir()
+        plant(victim, folder / LOCK_NAME)
+        with pytest.raises(InputError, match="not a lock file slotsim made"):
+            with folder_lock(folder, "test"):
+                pass
+    assert victim.read_text() == "precious\n"
+
+
+def test_checking_an_output_folder_creates_nothing(tmp_path):
+    from sim.fileio import check_writable
+
+    target = tmp_path / "a" / "b" / "c"
+    assert check_writable(target) is None
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("x")
+    assert "is a file" in (check_writable(tmp_path / "file" / "sub") or "")
