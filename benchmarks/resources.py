@@ -30,6 +30,17 @@ LARGER = (  # (scenario, overrides): a year of the large centre, and 4x / 8x of 
     ("random_allocation.yaml", ["run.days=120", "centre.capacity_per_day=3200", "demand.applicants_per_year=880000"]),
     ("baseline_fcfs.yaml", ["run.days=60", "centre.capacity_per_day=5000"]),
     ("baseline_fcfs.yaml", ["run.days=60", "demand.applicants_per_year=2000000"]),
+    # a huge speculative fleet on a big centre with little demand: bots take what people leave
+    (
+        "baseline_fcfs.yaml",
+        [
+            "run.days=60",
+            "centre.capacity_per_day=20000",
+            "demand.applicants_per_year=10000",
+            "resellers.0.bots=20000",
+            "resellers.0.max_bots=20000",
+        ],
+    ),
 )
 
 

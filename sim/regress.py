@@ -43,6 +43,7 @@ from .metrics import CONTRACT
 from .provenance import git_state as _git_state
 from .provenance import versions as _versions
 from .records import WASTE
+from .resources import Limits
 from .runner import BASE_POINT, Cell, RunPlan, run
 from .scenario import Scenario, ScenarioError, Strict, format_errors, lists_to_tuples, load_scenario, read_yaml
 from .stats import paired_interval, welch
@@ -187,14 +188,16 @@ def resolve(suite: Suite, suite_path: Path, only: list[str], extra_overrides: li
 # --------------------------------------------------------------------------- running
 
 
-def run_entries(entries: list[Resolved], jobs: int | None, progress: bool | None = None) -> dict[str, list[dict]]:
+def run_entries(
+    entries: list[Resolved], jobs: int | None, progress: bool | None = None, limits: Limits | None = None
+) -> dict[str, list[dict]]:
     """Every replication of every entry (each with its own seed); per entry, one row per replication
     holding the entry's metrics (None for a metric the run does not produce)."""
     plan = RunPlan(
         [Cell(r.name, BASE_POINT, (), r.scenario, r.seed) for r in entries],
         replications={i: r.replications for i, r in enumerate(entries)},
     )
-    done = run(plan, jobs=jobs, progress=progress, desc="regress")
+    done = run(plan, jobs=jobs, progress=progress, desc="regress", limits=limits)
     out = {
         r.name: [{k: _number(p["metrics"].get(k)) for k in r.metrics} for p in done.payloads_of(i)]
         for i, r in enumerate(entries)

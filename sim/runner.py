@@ -208,9 +208,7 @@ def run(
         else:
             seen.add(t.key)
             todo.append(t)
-    check_sizes(
-        [t.scenario for t in todo], limits, at_once(len(todo), jobs, distributed=bool(scheduler or dask_workers))
-    )
+    jobs = fit_jobs([t.scenario for t in todo], limits, len(todo), jobs, distributed=bool(scheduler or dask_workers))
     finished = 0
 
     def on_done(i: int, payload: Any) -> None:
@@ -238,15 +236,32 @@ def run(
     return Result(plan, memo, len(todo), loaded)
 
 
-def at_once(n_runs: int, jobs: int | None, distributed: bool = False) -> int:
-    """How many runs hold memory on this machine at the same time (Dask workers hold theirs elsewhere)."""
-    return 1 if distributed else min(jobs or default_jobs(), max(1, n_runs))
+def fit_jobs(
+    scenarios: list[Scenario], limits: Limits | None, n_runs: int, jobs: int | None, distributed: bool = False
+) -> int | None:
+    """The worker processes to use, after every distinct scenario is checked against the limits
+    (sim.resources) before anything runs; InputError when they are exceeded.
 
-
-def check_sizes(scenarios: list[Scenario], limits: Limits | None, concurrent: int) -> None:
-    """Every distinct scenario against the limits (sim.resources), before anything runs."""
-    for scenario in {id(s): s for s in scenarios}.values():
+    Replications running at once each hold their own memory. Workers asked for (`jobs`) are
+    checked as asked; when none were asked for, as many as fit in the memory limit are used (at
+    least one), so that a machine with many cores is not refused what a small one runs. Dask
+    workers hold their memory elsewhere: each replication is checked alone."""
+    distinct = list({id(s): s for s in scenarios}.values())
+    if not distinct:
+        return jobs
+    if distributed:
+        concurrent = 1
+    elif jobs is not None:
+        concurrent = min(jobs, max(1, n_runs))
+    else:
+        limit = (limits or Limits.default()).memory_mb
+        largest = max(resources.estimate(s).memory_mb for s in distinct)
+        fitting = max(1, int(limit // largest))
+        concurrent = min(default_jobs(), max(1, n_runs), fitting)
+        jobs = concurrent if concurrent < min(default_jobs(), max(1, n_runs)) else None
+    for scenario in distinct:
         resources.check(scenario, limits, concurrent)
+    return jobs
 
 
 def cell_value(v: Any) -> Any:

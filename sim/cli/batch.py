@@ -10,7 +10,7 @@ from .. import experiments as ex
 from ..errors import InputError
 from ..fileio import folder_lock
 from ..parallel import check_scheduler
-from ..runner import at_once, check_sizes
+from ..runner import fit_jobs
 from . import types
 from .run import add_limit_args, limits_of
 from .status import EXIT_INTERRUPTED, EXIT_OK
@@ -36,7 +36,7 @@ def cmd_batch(args) -> int:
     target = plan.experiment.target
     n_runs = len(plan.cells) * (plan.experiment.replications or (target.min_replications if target else 1))
     distributed = bool(args.scheduler or args.dask_local)
-    check_sizes([c.scenario for c in plan.cells], limits, at_once(n_runs, args.jobs, distributed))
+    fit_jobs([c.scenario for c in plan.cells], limits, n_runs, args.jobs, distributed)
     if args.scheduler:
         check_scheduler(args.scheduler)  # within seconds, before the results folder is made
     if problems := ex.output_problems(out):

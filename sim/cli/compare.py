@@ -9,7 +9,7 @@ from ..compare import build_variants, compare, summarise, table
 from ..errors import InputError
 from ..fileio import check_file_target, write_csv
 from ..presets import PRESETS
-from ..runner import at_once, check_sizes
+from ..runner import fit_jobs
 from . import types
 from .run import add_limit_args, add_set_arg, limits_of
 from .status import EXIT_OK
@@ -20,7 +20,7 @@ def cmd_compare(args) -> int:
     variants = build_variants(args.files, args.base, presets, args.overrides)
     limits = limits_of(args)
     n_runs = len(variants) * args.replications
-    check_sizes(list(variants.values()), limits, at_once(n_runs, args.jobs))  # before any output folder is made
+    fit_jobs(list(variants.values()), limits, n_runs, args.jobs)  # before any output folder is made
     if args.out is not None and not args.out.strip():
         raise InputError("--out: an empty path")
     if args.out and (msg := check_file_target(args.out, "--out")):

@@ -38,7 +38,7 @@ from ..regress import (
     write_baseline,
 )
 from . import types
-from .run import add_set_arg
+from .run import add_limit_args, add_set_arg, limits_of
 from .status import EXIT_FAIL, EXIT_OK
 
 
@@ -57,10 +57,10 @@ def cmd_regress(args) -> int:
         if problem:
             raise InputError(problem)
         old = previous_baselines(entries, baselines)
-        results = run_entries(entries, args.jobs, args.progress)
+        results = run_entries(entries, args.jobs, args.progress, limits_of(args))
         return update(suite, suite_path, entries, results, old, baselines, t0, bool(args.only))
     loaded = load_baselines(entries, baselines)  # every problem at once, before any run
-    results = run_entries(entries, args.jobs, args.progress)
+    results = run_entries(entries, args.jobs, args.progress, limits_of(args))
     return report(suite, entries, results, loaded, t0)
 
 
@@ -197,6 +197,7 @@ def add_parsers(sub) -> None:
         metavar="DIR",
         help="baselines folder (default: results/baselines of the repository)",
     )
+    add_limit_args(p)
     add_set_arg(
         p, help="override a scenario field in every entry, e.g. to check that a change is caught (not with --update)"
     )

@@ -267,3 +267,15 @@ def test_cli_options_out_of_range_exit_2_naming_the_flag(argv, flag, capsys, mon
         main(argv)
     assert e.value.code == 2
     assert f"argument {flag}: must be" in capsys.readouterr().err
+
+
+def test_estimate_counts_the_slots_speculative_fleets_can_take_without_demand():
+    """A huge speculative fleet on a centre nobody books still books (and fills) every slot."""
+    base = ["run.days=60", "centre.capacity_per_day=20000", "demand.applicants_per_year=10000"]
+    quiet = resources.estimate(sim.load_scenario(ROOT / "scenarios/no_bots_fcfs.yaml", base))
+    fleet = sim.load_scenario(
+        ROOT / "scenarios/baseline_fcfs.yaml", base + ["resellers.0.bots=20000", "resellers.0.max_bots=20000"]
+    )
+    busy = resources.estimate(fleet)
+    assert busy.slots == quiet.slots
+    assert busy.events >= 2 * busy.slots > 100 * quiet.events  # measured: 1.15 M events (benchmarks/resources.py)
