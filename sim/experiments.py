@@ -48,6 +48,8 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from .fileio import (
+    MAX_SMALL_FILE,
+    MAX_TABLE_FILE,
     FileSet,
     atomic_path,
     check_folder_target,
@@ -56,6 +58,7 @@ from .fileio import (
     folder_lock,
     json_text,
     parquet_writer,
+    read_limited,
     text_writer,
 )
 from .parallel import default_jobs
@@ -463,29 +466,62 @@ class Store:
     def table_path(self, key: str, name: str) -> Path:
         return self.folder / f"{key}.{name}.parquet"
 
+    # the tables a checkpoint may have (collect_rep's): their names go into file names
+    TABLES = frozenset({"daily", "waits"})
+
     def load(self, key: str) -> dict | None:
+        """The payload checkpointed under `key`, or None: absent, or anything but what `save`
+        writes (then the replication runs again). The checkpoint's folder is untrusted
+        (docs/security.md): every file is read with sim.fileio.read_limited (a FIFO, a device, a
+        huge file are refused, never waited on), and the JSON must have the shape `save` gives it:
+        its key, scenario digest, seed and replication must be those of `key`; its metrics known
+        metric names (sim.metrics) with numbers (or None, a metric with no value); its tables
+        known names, each Parquet file matching its SHA-256."""
         try:
-            meta = json.loads(self.path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # absent, unreadable or not JSON: run it again
+            meta = json.loads(read_limited(self.path(key), MAX_SMALL_FILE).decode("utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return None  # absent, unreadable, not a regular file, too large or not JSON: run it again
         if not isinstance(meta, dict) or meta.get("format") != self.FORMAT or meta.get("key") != key:
             return None
+        digest, seed, rep = meta.get("digest"), meta.get("seed"), meta.get("replication")
+        if not isinstance(digest, str) or type(seed) is not int or type(rep) is not int:
+            return None  # (never a bool: True is an int to Python)
+        if task_key(digest, seed, rep) != key:
+            return None  # claims another scenario, seed or replication than its name
         metrics, tables = meta.get("metrics"), meta.get("tables")
-        if not isinstance(metrics, dict) or not isinstance(tables, dict):
+        if not isinstance(metrics, dict) or not isinstance(tables, dict) or not self._metrics_ok(metrics):
             return None
         payload: dict[str, Any] = {"metrics": metrics}
-        for name, digest in tables.items():
-            if digest is None:
+        for name, table_digest in tables.items():
+            if name not in self.TABLES:
+                return None
+            if table_digest is None:
                 payload[name] = None
                 continue
+            if not isinstance(table_digest, str):
+                return None
             try:
-                data = self.table_path(key, name).read_bytes()
+                data = read_limited(self.table_path(key, name), MAX_TABLE_FILE)
             except OSError:
                 return None
-            if hashlib.sha256(data).hexdigest() != digest:
+            if hashlib.sha256(data).hexdigest() != table_digest:
                 return None  # edited or truncated since it was written
-            payload[name] = pd.read_parquet(io.BytesIO(data))
+            try:
+                payload[name] = pd.read_parquet(io.BytesIO(data))
+            except Exception:  # noqa: BLE001 (a forged file with a forged digest: whatever pyarrow raises)
+                return None
         return payload
+
+    @staticmethod
+    def _metrics_ok(metrics: dict) -> bool:
+        """Known metric names (a runner may keep fewer than sim.run reports) with values int,
+        float or None: never another column (a name such as 'variant' would even overwrite one)
+        nor a value that breaks the tables."""
+        known = known_metrics()
+        return bool(metrics) and all(
+            k in known and (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)))
+            for k, v in metrics.items()
+        )
 
     def save(self, task: Task, payload: dict) -> None:
         tables: dict[str, str | None] = {}

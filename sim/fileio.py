@@ -65,6 +65,8 @@ class WriteError(InputError):
 def reason(e: OSError) -> str:
     """An OSError in words: 'No space left on device', 'Permission denied'... (pyarrow's errors
     carry the number only in their text: '... Detail: [errno 28] No space left on device')."""
+    if isinstance(e, RefusedFile):
+        return e.strerror or str(e)
     if isinstance(e.errno, int) and e.errno > 0:
         return os.strerror(e.errno)
     if m := re.search(r"\[errno (\d+)\]", str(e)):
@@ -166,6 +168,86 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- reading untrusted files
+
+# Limits of read_limited for the files of results folders and baselines (docs/security.md: they
+# are untrusted). JSON, CSV and manifests slotsim writes are kilobytes to a few megabytes;
+# Parquet tables of a large batch (daily series of thousands of runs) can be gigabytes, so their
+# limit only stops a file that would exhaust memory, not a plausible result set.
+MAX_SMALL_FILE = 50 * 2**20  # checkpoint JSON, manifest.json, a baseline's metrics.csv
+MAX_TABLE_FILE = 4 * 2**30  # a checkpoint's or a results folder's Parquet table
+
+
+class RefusedFile(OSError):
+    """A file read_limited will not read: not a regular file (a FIFO, a device, a folder...), or
+    larger than its limit. `strerror` says why, `filename` names it."""
+
+    def __init__(self, path: str | Path, why: str):
+        super().__init__(errno.EINVAL, why, str(path))
+
+    def __reduce__(self):
+        return self.__class__, (self.filename, self.strerror)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _size(n: int) -> str:
+    if n >= 2**30:
+        return f"{n / 2**30:g} GiB"
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+def read_limited(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file `path` (links followed), at most `max_bytes` of them.
+
+    Never blocks and never reads without end: the file is opened non-blocking (a FIFO opens at
+    once, with no writer to wait for), the open descriptor is checked to be a regular file, and
+    at most max_bytes + 1 bytes are read. Anything else raises RefusedFile (an OSError naming the
+    file: 'not a regular file (a FIFO)', 'larger than 50 MiB'); the OSErrors of open and read
+    (missing, permission denied...) are raised as they are."""
+    try:
+        pre = os.stat(path)  # a device is refused before it is even opened
+    except OSError:
+        pre = None  # open below raises the error, with its own words
+    if pre is not None and not stat.S_ISREG(pre.st_mode):
+        raise RefusedFile(path, f"not a regular file ({_kind(pre.st_mode)})")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)  # what was opened, whatever was at the path a moment before
+        if not stat.S_ISREG(info.st_mode):
+            raise RefusedFile(path, f"not a regular file ({_kind(info.st_mode)})")
+        too_big = RefusedFile(path, f"larger than {_size(max_bytes)}, the most slotsim reads of such a file")
+        if info.st_size > max_bytes:
+            raise too_big
+        limit = max_bytes + 1
+        want = info.st_size + 1  # one read call for the whole file, as a rule
+        parts: list[bytes] = []
+        total = 0
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            while total < limit:
+                chunk = f.read(min(max(want - total, 1 << 20), limit - total))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                total += len(chunk)
+        if total > max_bytes:  # it grew while being read
+            raise too_big
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------- checks before the work

@@ -38,7 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import BaselineError, InputError
-from .fileio import write_json, write_text
+from .fileio import MAX_SMALL_FILE, RefusedFile, read_limited, write_json, write_text
 from .metrics import CONTRACT
 from .provenance import git_state as _git_state
 from .provenance import versions as _versions
@@ -317,11 +317,11 @@ def load_baseline(folder: Path, name: str) -> Baseline:
     if not folder.is_dir():
         raise BaselineError(f"{show(folder)}: no baseline for entry {name} {hint}")
     try:
-        raw = json.loads(mpath.read_text(encoding="utf-8"))
+        raw = json.loads(read_limited(mpath, MAX_SMALL_FILE).decode("utf-8"))
     except FileNotFoundError:
         raise BaselineError(f"{show(mpath)}: baseline manifest missing {hint}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BaselineError(f"{show(mpath)}: cannot read ({e.__class__.__name__}) {hint}") from None
+    except (OSError, UnicodeDecodeError, RecursionError) as e:
+        raise BaselineError(f"{show(mpath)}: cannot read ({_why(e)}) {hint}") from None
     except json.JSONDecodeError as e:
         raise BaselineError(
             f"{show(mpath)}: corrupt baseline manifest: not valid JSON "
@@ -334,13 +334,19 @@ def load_baseline(folder: Path, name: str) -> Baseline:
             *[f"{show(mpath)}: corrupt baseline manifest: {m}" for m in format_errors(e)], hint.strip("()")
         ) from None
     try:
-        text = cpath.read_text(encoding="utf-8")
+        text = read_limited(cpath, MAX_SMALL_FILE).decode("utf-8")
     except FileNotFoundError:
         raise BaselineError(f"{show(cpath)}: baseline metrics missing {hint}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise BaselineError(f"{show(cpath)}: cannot read ({e.__class__.__name__}) {hint}") from None
+        raise BaselineError(f"{show(cpath)}: cannot read ({_why(e)}) {hint}") from None
     values = _parse_metrics(text, manifest, f"{show(cpath)}: corrupt baseline", hint)
     return Baseline(folder, manifest, values)
+
+
+def _why(e: BaseException) -> str:
+    """Why a baseline file could not be read: read_limited's reason (a FIFO, a device, too
+    large), else the error's class (PermissionError, UnicodeDecodeError...)."""
+    return e.strerror if isinstance(e, RefusedFile) and e.strerror else e.__class__.__name__
 
 
 # At most this many problems of one metrics file are listed (a mangled file can have hundreds).

@@ -26,13 +26,68 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 from . import figures as F
 from .errors import InputError
 from .experiments import BASE_POINT, HEADLINE, MANIFEST, fmt, fmt_ci
 from .figures import DIFF_METRICS, SWEEP_METRICS
-from .fileio import FileSet, check_folder_target, folder_lock, text_writer
+from .fileio import MAX_SMALL_FILE, MAX_TABLE_FILE, FileSet, check_folder_target, folder_lock, read_limited, text_writer
+from .scenario import format_errors
 from .stats import summarise
+
+
+# The parts of manifest.json the report reads, with their types: an edited manifest is refused
+# (InputError naming the field), never a traceback. Other fields are allowed and ignored.
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Run(_Shape):
+    warmup_days: StrictInt = 0
+    days: StrictInt = 0
+
+
+class _Switch(_Shape):
+    day: StrictInt
+
+
+class _Scenario(_Shape):
+    run: _Run = _Run()
+    timeline: list[_Switch] = []
+
+
+class _Cell(_Shape):
+    variant: StrictStr
+    point: StrictStr
+    replications: StrictInt | None = None
+    scenario: _Scenario = _Scenario()
+
+
+class _Experiment(_Shape):
+    name: StrictStr
+    description: StrictStr | None = None
+    file: StrictStr | None = None
+
+
+class _Package(_Shape):
+    version: StrictStr | None = None
+    git_commit: StrictStr | None = None
+
+
+class _Manifest(_Shape):
+    experiment: _Experiment
+    variants: list[StrictStr]
+    points: list[StrictStr]
+    reference: StrictStr
+    sweep: dict[StrictStr, Any] = {}
+    seed: StrictInt | None = None
+    cells: list[_Cell] = []
+    sha256: dict[StrictStr, StrictStr] | None = None
+    package: _Package = _Package()
+    versions: dict[StrictStr, Any] = {}
+    executor: dict[StrictStr, Any] = {}
+    tasks: dict[StrictStr, Any] = {}
 
 
 class Results:
@@ -48,18 +103,21 @@ class Results:
         self.folder = folder
         mf = self.check_folder(folder)
         try:
-            self.manifest = json.loads(mf.read_text(encoding="utf-8"))
-            self.variants: list[str] = list(self.manifest["variants"])
-            self.points: list[str] = list(self.manifest["points"])
-            self.reference: str = self.manifest["reference"]
-            self.sweep: dict = dict(self.manifest.get("sweep", {}))
-            digests = self.manifest.get("sha256")
-            if digests is not None and not (
-                isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())
-            ):
-                raise TypeError("sha256 must map file names to digests")
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{mf}: not a manifest written by `slotsim batch` ({e.__class__.__name__}: {e})") from None
+            self.manifest = json.loads(read_limited(mf, MAX_SMALL_FILE).decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else f"{e.__class__.__name__}: {e}"
+            raise InputError(f"{mf}: not a manifest written by `slotsim batch` ({why})") from None
+        try:
+            shape = _Manifest.model_validate(self.manifest)
+        except ValidationError as e:
+            raise InputError(
+                *(f"{mf}: not a manifest written by `slotsim batch`: {m}" for m in format_errors(e))
+            ) from None
+        self.variants: list[str] = list(shape.variants)
+        self.points: list[str] = list(shape.points)
+        self.reference: str = shape.reference
+        self.sweep: dict = dict(shape.sweep)
+        digests = shape.sha256
         data = self._checked_files(mf, digests)
         try:
             self.runs = self._table(data, "replications.parquet")
@@ -78,8 +136,8 @@ class Results:
         self.params = list(self.sweep)
         self.summary = summarise(self.runs, self.reference, self.params)
         self.styles = F.variant_styles(self.variants)  # colour by variant name, never by position
-        cells = self.manifest.get("cells", [])
-        self.scenarios = {(c["variant"], c["point"]): c.get("scenario", {}) for c in cells}
+        raw_cells = self.manifest.get("cells", [])
+        self.scenarios = {(c.variant, c.point): raw_cells[i].get("scenario", {}) for i, c in enumerate(shape.cells)}
 
     @staticmethod
     def check_folder(folder: Path) -> Path:
@@ -90,9 +148,10 @@ class Results:
         if not mf.is_file():
             raise InputError(f"{folder}: no manifest.json here; is it a `slotsim batch` results folder?")
         try:  # a quick look before the output folder is locked (and its lock file made)
-            head = json.loads(mf.read_bytes())
-        except (OSError, ValueError) as e:
-            raise InputError(f"{mf}: not a manifest written by `slotsim batch` ({e.__class__.__name__})") from None
+            head = json.loads(read_limited(mf, MAX_SMALL_FILE))
+        except (OSError, ValueError, RecursionError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else e.__class__.__name__
+            raise InputError(f"{mf}: not a manifest written by `slotsim batch` ({why})") from None
         missing = [k for k in ("variants", "points", "reference") if not isinstance(head, dict) or k not in head]
         if missing:
             raise InputError(f"{mf}: not a manifest written by `slotsim batch` (no {', '.join(missing)})")
@@ -111,7 +170,7 @@ class Results:
             if not isinstance(name, str) or Path(name).name != name or name.startswith("."):
                 raise InputError(f"{mf}: lists {name!r}, not a file of its own folder")
             try:
-                data = (folder / name).read_bytes()
+                data = read_limited(folder / name, MAX_TABLE_FILE)
             except FileNotFoundError:
                 raise InputError(
                     f"{folder}: results files missing or unreadable ({name}: listed in manifest.json but missing)"
@@ -127,7 +186,8 @@ class Results:
         return out
 
     def _table(self, data: dict[str, bytes], name: str) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(data[name]) if name in data else self.folder / name)
+        raw = data[name] if name in data else read_limited(self.folder / name, MAX_TABLE_FILE)
+        return pd.read_parquet(io.BytesIO(raw))
 
     def _mismatches(self) -> list[tuple[str, str]]:
         """(file, what) for every way the tables contradict the manifest."""
