@@ -257,7 +257,7 @@ def test_update_writes_nothing_when_one_entry_produced_a_non_finite_value(baseli
     rows = {ENTRY: good_rows(ENTRY), NAN_ENTRY: good_rows(NAN_ENTRY)}
     rows[NAN_ENTRY][1]["wait_days_p90"] = math.inf
     rows[ENTRY][0]["slots_released"] = 5799  # a change: this entry would be rewritten
-    monkeypatch.setattr("sim.cli.regress.run_entries", lambda entries, jobs, progress: rows)
+    monkeypatch.setattr("sim.cli.regress.run_entries", lambda entries, jobs, progress, limits=None: rows)
     before = {p: p.read_bytes() for p in baselines.rglob("*") if p.is_file()}
     code, out, err = regress(capsys, baselines, "--update", "--only", ENTRY, NAN_ENTRY)
     assert code == 2 and out == ""
