@@ -109,16 +109,17 @@ _INT_LIMIT = 10**MAX_INT_DIGITS
 
 
 def _shown_key(key: Any) -> str:
+    """The rule of sim.scenario.field_name (which imports this module): odd keys quoted."""
     text = str(key)
-    return text if text.isprintable() else repr(text)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 def _non_finite(data: Any, path: tuple[Any, ...] = ()) -> list[str]:
     """Infinite and NaN floats, and whole numbers too long to print (`1:2:3:...` is read by YAML 1.1
     as a number in base 60: a few kB of it is past the 4,300 digits Python prints). Each is named
-    by its dotted path, written as the schema's messages write theirs (an empty key stays empty), except
-    that a key holding a line break or a control character is quoted: a message stays one line, and an
-    escape sequence never reaches the terminal."""
+    by its dotted path, written as the schema's messages write theirs: a key holding a line break, a
+    control character or outer spaces (or an empty one) is quoted, so that a message stays one line and
+    an escape sequence never reaches the terminal."""
     where = ".".join(map(_shown_key, path)) or "(top level)"
     if isinstance(data, float) and not math.isfinite(data):
         return [f"{where}: must be a finite number, got {data}"]

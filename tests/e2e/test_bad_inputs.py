@@ -682,6 +682,12 @@ case(
     "--records",
 )
 case(
+    "cli/run --timeseries and --records the same name",
+    lambda tmp: ["run", "small.yaml", "--timeseries", "x", "--records", "x"],
+    "--timeseries",
+    "--records",
+)
+case(
     "cli/run --out empty",
     lambda tmp: ["run", "small.yaml", "--out", ""],
     "--out",
