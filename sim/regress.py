@@ -45,7 +45,16 @@ from .provenance import versions as _versions
 from .records import WASTE
 from .resources import Limits
 from .runner import BASE_POINT, Cell, RunPlan, run
-from .scenario import Scenario, ScenarioError, Strict, format_errors, lists_to_tuples, load_scenario, read_yaml
+from .scenario import (
+    SEED_MAX,
+    Scenario,
+    ScenarioError,
+    Strict,
+    format_errors,
+    lists_to_tuples,
+    load_scenario,
+    read_yaml,
+)
 from .stats import paired_interval, welch
 
 # The checkout run from (a contributor's working folder) wins over the one the package was
@@ -79,7 +88,7 @@ class Entry(Strict):
     name: Name = Field(description="entry name; also its folder under the baselines directory")
     scenario: str = Field(min_length=1, description="scenario YAML file, relative to the suite's root")
     overrides: tuple[str, ...] = Field((), description="dotted.path=value, applied after the suite's overrides")
-    seed: int | None = Field(None, ge=0, description="master seed (default: the suite's seed)")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="master seed (default: the suite's seed)")
     replications: int | None = Field(None, ge=2, le=200, description="replications (default: the suite's)")
     extra_metrics: tuple[str, ...] = Field((), description="metrics compared besides the contract")
 
@@ -91,7 +100,7 @@ class Suite(Strict):
         description="folder scenario paths are relative to, itself relative to the "
         "suite file's folder (default: the suite lives in scenarios/ of the repository)",
     )
-    seed: int = Field(1, ge=0, description="default seed of the entries")
+    seed: int = Field(1, ge=0, le=SEED_MAX, description="default seed of the entries")
     replications: int = Field(5, ge=2, le=200, description="default replications of the entries")
     overrides: tuple[str, ...] = Field((), description="dotted.path=value applied to every entry first")
     tolerance: Tolerance = Tolerance()
