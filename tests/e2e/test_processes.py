@@ -137,6 +137,7 @@ def batch_args(tmp_path: Path, *executor: str) -> list[str]:
     [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 128 + signal.SIGTERM)],
     ids=["SIGKILL", "SIGTERM"],  # SIGINT: test_ctrl_c_in_a_terminal_leaves_no_worker_traceback
 )
+@pytest.mark.slow  # end-to-end: a real batch killed; CI runs it
 def test_batch_workers_end_with_the_command(tmp_path, started, sig, status):
     proc, stderr = started(*batch_args(tmp_path, "--jobs", "2"))
     descendants = wait_for_workers(proc, 2, started)
@@ -150,6 +151,7 @@ def test_batch_workers_end_with_the_command(tmp_path, started, sig, status):
         assert "interrupted" in text and "run the same command again to resume" in text
 
 
+@pytest.mark.slow  # end-to-end: a real batch killed; CI runs it
 def test_ctrl_c_in_a_terminal_leaves_no_worker_traceback(tmp_path, started):
     """A terminal's Ctrl-C reaches the whole process group: the workers ignore it, the command stops them."""
     code = "import os; os.setpgid(0, 0); " + CLI  # a group of its own, as a shell gives a job
@@ -186,6 +188,7 @@ def test_ctrl_c_stops_the_pool_at_once(started):
     assert "Traceback" not in stderr.read_text()
 
 
+@pytest.mark.slow  # end-to-end: a real batch killed; CI runs it
 def test_dask_local_workers_end_with_the_command_killed(tmp_path, started):
     proc, _ = started(*batch_args(tmp_path, "--dask-local", "2"))
     descendants = wait_for_workers(proc, 2, started)

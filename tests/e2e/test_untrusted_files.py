@@ -114,6 +114,7 @@ def test_read_limited_refuses_what_is_not_a_small_regular_file(tmp_path):
 # --------------------------------------------------------------------------- checkpoints (B2, B3)
 
 
+@pytest.mark.slow  # end-to-end: a batch in a subprocess; CI runs it
 def test_batch_recomputes_a_checkpoint_replaced_by_a_fifo(batch, results):
     exp, _ = batch
     victim = sorted((results / "runs").glob("*.json"))[0]
@@ -128,6 +129,7 @@ def test_batch_recomputes_a_checkpoint_replaced_by_a_fifo(batch, results):
     )
 
 
+@pytest.mark.slow  # end-to-end: a batch in a subprocess; CI runs it
 def test_batch_recomputes_a_table_replaced_by_a_fifo(batch, results):
     exp, _ = batch
     victim = sorted((results / "runs").glob("*.daily.parquet"))[0]
