@@ -1278,7 +1278,7 @@ def params() -> list[Any]:
     return out
 
 
-@pytest.mark.slow  # 400 cases, ~20 s: CI runs them after the default run (python tests/e2e/test_bad_inputs.py prints the counts)
+@pytest.mark.slow  # 400 cases, ~20 s: CI runs them after the default run; the script prints the counts
 @pytest.mark.parametrize("c", params())
 def test_bad_input_is_a_clean_refusal(c: Case) -> None:
     with workdir() as tmp:
