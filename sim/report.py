@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from . import figures as F
 from .errors import InputError
-from .experiments import BASE_POINT, HEADLINE, MANIFEST, fmt, fmt_ci
+from .experiments import BASE_POINT, FIGURES_DIR, HEADLINE, MANIFEST, REPORT_FILE, fmt, fmt_ci
 from .figures import DIFF_METRICS, SWEEP_METRICS
 from .fileio import MAX_SMALL_FILE, MAX_TABLE_FILE, FileSet, check_folder_target, folder_lock, read_limited, text_writer
 from .scenario import format_errors
@@ -391,7 +391,7 @@ def _signed(x: float) -> str:
 # --------------------------------------------------------------------------- the report
 
 
-REPORT, FIGURES = "report.md", "figures"
+REPORT, FIGURES = REPORT_FILE, FIGURES_DIR  # one definition: batch removes them with an old result set
 
 
 def make_report(folder: str | Path, out: str | Path | None = None) -> Path:

@@ -12,7 +12,7 @@ from ..fileio import folder_lock
 from ..parallel import check_scheduler
 from ..runner import fit_jobs
 from . import types
-from .run import add_limit_args, limits_of
+from .limits import add_limit_args, limits_of
 from .status import EXIT_INTERRUPTED, EXIT_OK
 
 

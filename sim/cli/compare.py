@@ -11,7 +11,8 @@ from ..fileio import check_file_target, write_csv
 from ..presets import PRESETS
 from ..runner import fit_jobs
 from . import types
-from .run import add_limit_args, add_set_arg, limits_of
+from .limits import add_limit_args, limits_of
+from .run import add_set_arg
 from .status import EXIT_OK
 
 

@@ -38,7 +38,8 @@ from ..regress import (
     write_baseline,
 )
 from . import types
-from .run import add_limit_args, add_set_arg, limits_of
+from .limits import add_limit_args, limits_of
+from .run import add_set_arg
 from .status import EXIT_FAIL, EXIT_OK
 
 

@@ -13,9 +13,9 @@ from .. import resources
 from ..errors import InputError
 from ..fileio import FileSet, check_file_target, check_folder_target, csv_writer, json_text, text_writer
 from ..metrics import format_value
-from ..resources import DEFAULT_MAX_EVENTS, DEFAULT_MAX_MEMORY_MB, Limits
 from ..scenario import load_scenario
 from . import types
+from .limits import add_limit_args, limits_of
 from .status import EXIT_OK
 
 
@@ -31,32 +31,6 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=types.seed, default=None, help="master seed (default: the scenario's run.seed)")
     add_set_arg(p)
     add_limit_args(p)
-
-
-def add_limit_args(p: argparse.ArgumentParser) -> None:
-    """--max-events / --max-memory-mb: raise (or lower) the size a run may have (sim/resources.py)."""
-    p.add_argument(
-        "--max-events",
-        type=types.count,
-        metavar="N",
-        help=f"refuse a run estimated above N events (default {DEFAULT_MAX_EVENTS:,}, or $SLOTSIM_MAX_EVENTS)",
-    )
-    p.add_argument(
-        "--max-memory-mb",
-        type=types.positive_number,
-        metavar="MB",
-        help="refuse a run whose replications running at once are estimated above MB of memory "
-        f"(default {DEFAULT_MAX_MEMORY_MB:,.0f}, or $SLOTSIM_MAX_MEMORY_MB)",
-    )
-
-
-def limits_of(args: argparse.Namespace) -> Limits:
-    """The limits asked for on the command line, the environment's or the defaults for the rest."""
-    limits = Limits.default()
-    return Limits(
-        events=args.max_events if args.max_events is not None else limits.events,
-        memory_mb=args.max_memory_mb if args.max_memory_mb is not None else limits.memory_mb,
-    )
 
 
 def print_summary(name: str, metrics: dict, wall_s: float) -> None:

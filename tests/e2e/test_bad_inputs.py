@@ -43,6 +43,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import TINY_SCENARIO_YAML
 
 import sim
 import sim.model
@@ -57,19 +58,12 @@ from sim.yamlsafe import MAX_BYTES, MAX_DEPTH, MAX_NODES
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 REPO = Path(__file__).resolve().parents[2]
-NO_BOTS = REPO / "scenarios" / "no_bots_fcfs.yaml"
 BASELINE = REPO / "scenarios" / "baseline_fcfs.yaml"
 MAX_RUNS = 10_000  # an experiment file's own bound on replications per cell
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 # The template every case starts from (copied into the case's working folder).
-SMALL = f"""\
-extends: {NO_BOTS}
-name: small
-run: {{days: 20, warmup_days: 2}}
-demand: {{applicants_per_year: 2000.0}}
-centre: {{capacity_per_day: 10}}
-"""
+SMALL = TINY_SCENARIO_YAML
 EXPERIMENT = """\
 name: exp
 base: small.yaml

@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import TINY_SCENARIO_YAML
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -543,13 +544,7 @@ def test_a_changed_experiment_file_is_valid_or_refused(case):
 
 # --------------------------------------------------------------------------- (e) command lines
 
-SMALL = f"""\
-extends: {NO_BOTS}
-name: small
-run: {{days: 20, warmup_days: 2}}
-demand: {{applicants_per_year: 2000.0}}
-centre: {{capacity_per_day: 10}}
-"""
+SMALL = TINY_SCENARIO_YAML
 EXP = """\
 name: exp
 base: small.yaml
